@@ -1,0 +1,132 @@
+"""`evaluate()`: the public entry point; the CLI is a thin layer over it.
+
+It resolves the task, data and model, opens (or resumes) the run directory, runs the plan and
+writes samples.parquet, metrics.json and manifest.json. Everything that could change a number
+goes into the manifest and into the run key that guards resumption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from harness.errors import UsageError
+from harness.models.base import Model, check_model_spec, load_model, parse_key_values
+from harness.runners.local import LocalRunner, Progress, RunStats
+from harness.scoring.aggregate import aggregate
+from harness.store.cache import ResponseCache, default_cache_dir
+from harness.store.run_dir import RunDir
+from harness.tasks.catalog import load_task
+from harness.tasks.task import Task, apply_task_args
+
+HARNESS_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    manifest: dict[str, Any]
+    stats: RunStats
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _default_run_dir(root: Path, task: str, model: str) -> Path:
+    safe_model = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return root / task / safe_model / stamp
+
+
+def _resolve_data(data: Path | str | None, spec_directory: Path, sample_data: bool) -> Path | None:
+    if sample_data:
+        folder = spec_directory / "sample"
+        if not folder.is_dir():
+            raise UsageError(f"this task ships no sample data ({folder} is missing); use --data")
+        return folder
+    return Path(data).resolve() if data is not None else None
+
+
+def evaluate(
+    task: str,
+    model: str | Model,
+    *,
+    model_args: str | None = None,
+    task_args: Mapping[str, Any] | str | None = None,
+    data: Path | str | None = None,
+    sample_data: bool = False,
+    limit: int | None = None,
+    run_dir: Path | str | None = None,
+    runs_root: Path | str = "runs",
+    tasks_dirs: Sequence[Path | str] = (),
+    seed: int = 0,
+    use_cache: bool = True,
+    cache_dir: Path | str | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Evaluate `model` on `task`; resumes `run_dir` if it holds the same run."""
+    started = time.perf_counter()
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: give a positive number of samples per subset")
+    model_spec = check_model_spec(model, model_args) if isinstance(model, str) else None
+    args = parse_key_values(task_args, "task argument") if isinstance(task_args, str) else dict(task_args or {})
+    spec = load_task(task, [Path(d) for d in tasks_dirs], args.get("variant"))
+    spec, own_args = apply_task_args(spec, args)
+    data_path = _resolve_data(data, spec.directory, sample_data)
+    task_obj = Task(spec, own_args, data_path)
+    samples = task_obj.samples(limit)
+    plan = [(sample, request) for sample, examples in samples for request in task_obj.requests(sample, examples, seed)]
+    model_obj = load_model(model_spec) if model_spec is not None else model
+    model_label = str(model_spec) if model_spec is not None else model_obj.name
+    fingerprint = model_obj.fingerprint()
+
+    run_path = Path(run_dir) if run_dir else _default_run_dir(Path(runs_root), spec.name, model_label)
+    settings = {"limit": limit, "seed": seed, "repeats": spec.repeats, "format": spec.format,
+                "generation": asdict(spec.generation), "task_args": args, "data": str(data_path) if data_path else None}
+    task_info = {"name": spec.name, "version": spec.version, "variant": spec.variant, "content_hash": spec.content_hash()}
+    key_source = {k: v for k, v in settings.items() if k != "limit"}
+    run_key = hashlib.sha256(json.dumps([task_info, fingerprint, key_source], sort_keys=True).encode()).hexdigest()
+    manifest: dict[str, Any] = {
+        "task": task_info, "model": {"spec": model_label, "fingerprint": fingerprint},
+        "harness_version": HARNESS_VERSION, "git_commit": _git_commit(), "seeds": {"run": seed,
+        "fewshot": spec.fewshot.seed if spec.fewshot else None}, "settings": settings, "started_at": _now(),
+        "run_key": run_key,
+    }
+    store = RunDir(run_path)
+    done = store.open(run_key, manifest)
+    cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()) if use_cache else None
+    runner = LocalRunner(task_obj, model_obj, store, cache, progress)
+    try:
+        records = runner.run(plan, done)
+    finally:
+        if cache is not None:
+            cache.close()
+    metrics = aggregate(spec.name, spec.metric_labels(), records, seed=seed)
+    wall = time.perf_counter() - started
+    manifest.update(
+        started_at=store.started_at, finished_at=_now(), n_records=len(records),
+        timings={"wall_s": wall, "model_s": runner.stats.model_s, "harness_s": wall - runner.stats.model_s,
+                 "harness_share": (wall - runner.stats.model_s) / wall if wall else 0.0},
+        counts={"model_requests": runner.stats.model_requests, "cached_requests": runner.stats.cached_requests,
+                "resumed_records": runner.stats.resumed_records, "errors": runner.stats.errors},
+    )
+    store.finish(records, metrics, manifest)
+    return RunResult(run_path, metrics, manifest, runner.stats)

@@ -1,0 +1,95 @@
+"""The `harness` command: parse, call the API, print. Exit codes: 0 done, 1 failed gate, 2 bad input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from harness.api import RunResult
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Evaluate language models and the systems built around them.")
+T = TypeVar("T")
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Run `action`; a UsageError becomes one line on stderr and exit code 2."""
+    from harness.errors import UsageError
+
+    try:
+        return action()
+    except UsageError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@app.command()
+def run(
+    task: str = typer.Option(..., "--task", "-t", help="Task name, optionally with a variant: gsm8k or gsm8k:cot."),
+    model: str = typer.Option(..., "--model", "-m", help="backend:name,key=value (hf:, vllm:, openai:, oracle, replay:PATH)."),
+    model_args: Optional[str] = typer.Option(None, "--model-args", help="Extra model arguments, key=value,... (lm-eval style)."),
+    task_args: Optional[str] = typer.Option(None, "--task-args", help="Task options, key=value,... (see `harness tasks`)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A local data file or folder in the task's schema."),
+    sample: bool = typer.Option(False, "--sample", help="Run on the task's bundled sample data (no download)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most N samples per subset."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<task>/<model>/<time>)."),
+    tasks_dir: list[Path] = typer.Option([], "--tasks-dir", help="Extra folder of task folders; repeatable."),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling and bootstrap intervals."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Response cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
+) -> None:
+    """Evaluate a model on a task; resumes an interrupted run given the same --run-dir."""
+    from harness.api import evaluate
+    from harness.report.console import RichProgress, print_metrics
+
+    result: RunResult = _guarded(lambda: evaluate(
+        task, model, model_args=model_args, task_args=task_args, data=data, sample_data=sample,
+        limit=limit, run_dir=run_dir, tasks_dirs=tasks_dir, seed=seed, use_cache=not no_cache,
+        cache_dir=cache_dir, progress=RichProgress(f"{task} × {model}"),
+    ))
+    print_metrics(result.metrics, title=f"{task} × {model}")
+    counts = result.manifest["counts"]
+    timings = result.manifest["timings"]
+    typer.echo(
+        f"run dir: {result.run_dir}  ({counts['model_requests']} model requests, {counts['cached_requests']} cached, "
+        f"{counts['resumed_records']} resumed, {counts['errors']} errors; wall {timings['wall_s']:.1f}s, "
+        f"model {timings['model_s']:.1f}s)"
+    )
+
+
+@app.command()
+def tasks(tasks_dir: list[Path] = typer.Option([], "--tasks-dir", help="Extra folder of task folders; repeatable.")) -> None:
+    """List the available tasks with their variants and descriptions."""
+    from harness.report.console import print_tasks
+    from harness.tasks import list_tasks
+
+    _guarded(lambda: print_tasks(list(list_tasks(tasks_dir))))
+
+
+@app.command()
+def show(run_dir: Path = typer.Argument(..., help="A run directory written by `harness run`.")) -> None:
+    """Print a run's metrics table."""
+    from harness.report.console import print_metrics
+    from harness.store.run_dir import METRICS, MANIFEST, read_json
+
+    def load() -> tuple[dict, dict]:
+        if not (run_dir / METRICS).is_file():
+            from harness.errors import UsageError
+
+            raise UsageError(f"{run_dir} has no {METRICS}: not a finished run directory (a killed run resumes with `harness run ... --run-dir {run_dir}`)")
+        return read_json(run_dir / METRICS), read_json(run_dir / MANIFEST)
+
+    metrics, manifest = _guarded(load)
+    print_metrics(metrics, title=f"{metrics['task']} × {manifest['model']['spec']}")
+
+
+def main() -> None:
+    app(prog_name="harness")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The Model contract and the `backend:name,key=value` spec strings that pick one.
+
+A model is anything with a batched `generate` and a `fingerprint`; the engine never asks more.
+Backends declare how many requests they like per call (`chunk_size`): the engine hands them
+chunks of that size so progress is saved after each chunk and a crash loses at most one.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from harness.errors import UsageError
+from harness.registry import MODELS
+from harness.types import Request, Response
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What every backend and adapter implements."""
+
+    name: str
+    chunk_size: int
+    cacheable: bool
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Answer every request, in order. Batching is the backend's business."""
+        ...
+
+    def fingerprint(self) -> str:
+        """Identifies weights and every setting that changes outputs; part of the cache key."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed `backend:name,key=value,...` string."""
+
+    backend: str
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        extra = "".join(f",{k}={v}" for k, v in self.args.items())
+        return f"{self.backend}:{self.name}{extra}" if self.name else f"{self.backend}{extra}"
+
+
+def parse_value(text: str) -> Any:
+    """Read `8`, `0.7`, `true`, `none` as Python values; anything else stays a string."""
+    lowered = text.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, (int, float)) else text
+
+
+def parse_key_values(text: str, what: str) -> dict[str, Any]:
+    """Parse `a=1,b=x` (the lm-eval `--model_args` syntax)."""
+    result: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad {what} {item!r}: expected key=value, e.g. batch_size=8")
+        result[key.strip()] = parse_value(value.strip())
+    return result
+
+
+def parse_model_spec(spec: str, model_args: str | None = None) -> ModelSpec:
+    """Split `backend:name,k=v` into parts; `--model-args` merge over the spec's own."""
+    head = spec.split(",", 1)[0]
+    backend, sep, rest = spec.partition(":") if ":" in head else (head, ":", spec[len(head):])
+    if not backend:
+        raise UsageError(f"bad model spec {spec!r}: expected backend:name, e.g. hf:Qwen/Qwen2.5-7B")
+    name, _, arg_text = rest.partition(",") if "=" not in rest.split(",")[0] else ("", "", rest)
+    args = parse_key_values(arg_text, "model argument")
+    args.update(parse_key_values(model_args or "", "model argument"))
+    return ModelSpec(backend=backend, name=name, args=args)
+
+
+def check_model_spec(spec: str | ModelSpec, model_args: str | None = None) -> ModelSpec:
+    """Parse a spec and check its backend and argument names without building the model.
+
+    Called before data loading so a typo in `--model` fails in milliseconds, not after the
+    data set and weights are loaded.
+    """
+    parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec, model_args)
+    factory = MODELS.get(parsed.backend)
+    try:
+        inspect.signature(factory).bind(parsed.name, **parsed.args)
+    except TypeError as error:
+        raise UsageError(f"bad arguments for model {parsed}: {error}") from error
+    return parsed
+
+
+def load_model(spec: str | ModelSpec, model_args: str | None = None) -> Model:
+    """Build a model from its spec; unknown backends and bad arguments are UsageErrors."""
+    parsed = check_model_spec(spec, model_args)
+    return MODELS.get(parsed.backend)(parsed.name, **parsed.args)

@@ -1,0 +1,80 @@
+"""Terminal output: the progress bar while a run works, metric tables when it is done."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+from rich.text import Text
+
+from harness.tasks.spec import TaskSpec
+
+STDERR = Console(stderr=True)
+STDOUT = Console()
+
+
+class ThroughputColumn(ProgressColumn):
+    """Samples per second since the bar started (rich ships only a bytes-per-second column)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} samples/s" if speed else "-- samples/s", style="progress.data.speed")
+
+
+class RichProgress:
+    """The runner's Progress, drawn on stderr so stdout stays clean for tables and JSON."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self._progress: Progress | None = None
+        self._task_id: Any = None
+
+    def start(self, total: int, completed: int) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), ThroughputColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=STDERR,
+        )
+        self._progress.start()
+        self._task_id = self._progress.add_task(self.description, total=total, completed=completed)
+
+    def advance(self, count: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task_id, count)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _value_cells(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Value and CI in percent, and n; an uncomputable metric says so instead of showing 0."""
+    unscored = f" (+{entry['unscored']} unscored)" if entry.get("unscored") else ""
+    if entry.get("value") is None:
+        return "n/a", "", f"0{unscored}"
+    interval = f"[{100 * entry['ci_low']:.2f}, {100 * entry['ci_high']:.2f}]"
+    return f"{100 * entry['value']:.2f}", interval, f"{entry['n']}{unscored}"
+
+
+def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
+    """One row per metric (and per subset when there are several), values in % with 95% CIs."""
+    table = Table(title=Text(title))
+    for column, justify in (("metric", "left"), ("subset", "left"), ("value", "right"), ("95% CI", "right"), ("n", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    subsets = metrics.get("subsets", {}) if len(metrics.get("subsets", {})) > 1 else {}
+    for label, entry in metrics["metrics"].items():
+        table.add_row(Text(label), "all", *_value_cells(entry))
+        for subset, values in subsets.items():
+            table.add_row("", Text(subset), *_value_cells(values[label]))
+    STDOUT.print(table)
+
+
+def print_tasks(specs: Sequence[TaskSpec]) -> None:
+    table = Table(title="tasks")
+    for column in ("task", "version", "variants", "description"):
+        table.add_column(column)
+    for spec in specs:
+        table.add_row(spec.name, spec.version, ", ".join(spec.variants) or "-", spec.description)
+    STDOUT.print(table)

@@ -1,0 +1,124 @@
+"""The local runner: cache lookups, chunked model calls, scoring, journaling, in one process.
+
+Requests are sorted longest first before chunking (like lm-eval's Collator), so each chunk a
+backend batches holds prompts of similar length and pads little. After every chunk the answers
+go to the response cache and the scored records to the run's journal: a kill loses at most the
+chunk in flight, and a restart asks the model only for what neither holds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from harness.models.base import Model
+from harness.store.cache import ResponseCache
+from harness.store.run_dir import RunDir
+from harness.tasks.task import Task
+from harness.types import Request, Response, Sample, SampleRecord
+
+SCORE_CHUNK = 256
+
+
+class Progress(Protocol):
+    """What the runner reports while it works; the CLI shows it as a progress bar."""
+
+    def start(self, total: int, completed: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class SilentProgress:
+    def start(self, total: int, completed: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@dataclass
+class RunStats:
+    """Where the time went: the model's calls versus everything else the harness did."""
+
+    model_s: float = 0.0
+    model_requests: int = 0
+    cached_requests: int = 0
+    resumed_records: int = 0
+    errors: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _record(task: Task, sample: Sample, request: Request, response: Response, cached: bool) -> SampleRecord:
+    extracted, scores = task.score(sample, response)
+    return SampleRecord(
+        id=sample.id, subset=sample.subset, attempt=request.attempt, prompt=request.prompt_text(),
+        response=response.text, target=sample.target, extracted=extracted, scores=scores,
+        latency_s=response.latency_s, input_tokens=response.input_tokens,
+        output_tokens=response.output_tokens, cached=cached, error=response.error,
+    )
+
+
+class LocalRunner:
+    """Runs one (task, model) plan into a run directory."""
+
+    def __init__(self, task: Task, model: Model, run_dir: RunDir, cache: ResponseCache | None,
+                 progress: Progress | None = None) -> None:
+        self.task = task
+        self.model = model
+        self.run_dir = run_dir
+        self.cache = cache if model.cacheable else None
+        self.progress = progress or SilentProgress()
+        self.stats = RunStats()
+
+    def run(self, plan: Sequence[tuple[Sample, Request]], done: dict[tuple[str, int], SampleRecord]) -> list[SampleRecord]:
+        """Answer and score every planned request not already in `done`; return all records in plan order."""
+        pending = [(sample, request) for sample, request in plan if (sample.id, request.attempt) not in done]
+        self.stats.resumed_records = len(plan) - len(pending)
+        self.progress.start(total=len(plan), completed=len(plan) - len(pending))
+        try:
+            pending = self._replay_cached(pending, done)
+            self._generate(pending, done)
+        finally:
+            self.progress.stop()
+        return [done[(sample.id, request.attempt)] for sample, request in plan]
+
+    def _replay_cached(self, pending: list[tuple[Sample, Request]],
+                       done: dict[tuple[str, int], SampleRecord]) -> list[tuple[Sample, Request]]:
+        if self.cache is None or not pending:
+            return pending
+        hits = self.cache.get_many(self.model.fingerprint(), [request.content_hash() for _, request in pending])
+        answered = [(s, r, hits[r.content_hash()]) for s, r in pending if r.content_hash() in hits]
+        for start in range(0, len(answered), SCORE_CHUNK):
+            chunk = answered[start:start + SCORE_CHUNK]
+            self._keep([_record(self.task, s, r, response, cached=True) for s, r, response in chunk], done)
+        self.stats.cached_requests = len(answered)
+        return [(s, r) for s, r in pending if r.content_hash() not in hits]
+
+    def _generate(self, pending: list[tuple[Sample, Request]], done: dict[tuple[str, int], SampleRecord]) -> None:
+        ordered = sorted(pending, key=lambda pair: len(pair[1].prompt_text()), reverse=True)
+        size = max(1, int(self.model.chunk_size))
+        fingerprint = self.model.fingerprint() if self.cache is not None else ""
+        for start in range(0, len(ordered), size):
+            chunk = ordered[start:start + size]
+            began = time.perf_counter()
+            responses = self.model.generate([request for _, request in chunk])
+            self.stats.model_s += time.perf_counter() - began
+            self.stats.model_requests += len(chunk)
+            if len(responses) != len(chunk):
+                raise RuntimeError(f"model {self.model.name} returned {len(responses)} responses for {len(chunk)} requests")
+            if self.cache is not None:
+                self.cache.put_many(fingerprint, [(r.content_hash(), resp) for (_, r), resp in zip(chunk, responses)])
+            self._keep([_record(self.task, s, r, resp, cached=False) for (s, r), resp in zip(chunk, responses)], done)
+
+    def _keep(self, records: list[SampleRecord], done: dict[tuple[str, int], SampleRecord]) -> None:
+        self.run_dir.append(records)
+        for record in records:
+            done[(record.id, record.attempt)] = record
+            self.stats.errors += record.error is not None
+        self.progress.advance(len(records))

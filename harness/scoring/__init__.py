@@ -1,0 +1,1 @@
+"""Metrics shared by tasks: answer comparison, equivalence checking and confidence intervals."""

@@ -1,0 +1,114 @@
+"""A run directory: manifest.json, an append-only journal while running, then Parquet + metrics.
+
+The journal (`journal.jsonl`) is the resume source: each scored chunk is appended and fsynced,
+a torn last line from a SIGKILL is ignored, and records are de-duplicated by (id, attempt), so a
+restarted run neither loses nor repeats a sample. `samples.parquet` and `metrics.json` are
+written from the journal when the run finishes, atomically (write, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.errors import UsageError
+from harness.types import SampleRecord
+
+MANIFEST = "manifest.json"
+JOURNAL = "journal.jsonl"
+SAMPLES = "samples.parquet"
+METRICS = "metrics.json"
+
+SAMPLE_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("subset", pa.string()),
+    ("attempt", pa.int32()),
+    ("prompt", pa.string()),
+    ("response", pa.string()),
+    ("target", pa.string()),
+    ("extracted", pa.map_(pa.string(), pa.string())),
+    ("scores", pa.map_(pa.string(), pa.float64())),
+    ("latency_s", pa.float64()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cached", pa.bool_()),
+    ("error", pa.string()),
+])
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {path}: {error}") from error
+
+
+class RunDir:
+    """One run's folder. `run_key` identifies what was asked; a mismatch refuses to resume."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started_at: str | None = None
+
+    def open(self, run_key: str, manifest: Mapping[str, Any]) -> dict[tuple[str, int], SampleRecord]:
+        """Create the folder or resume it; returns the records already done."""
+        existing = self.path / MANIFEST
+        if existing.exists():
+            previous = read_json(existing)
+            if previous.get("run_key") != run_key:
+                raise UsageError(
+                    f"run dir {self.path} holds a different run (task {previous.get('task', {}).get('name')!r}, "
+                    f"model {previous.get('model', {}).get('spec')!r}, other settings or data); "
+                    "pass a new --run-dir, or delete that folder to start over"
+                )
+            manifest = {**manifest, "started_at": previous.get("started_at", manifest.get("started_at"))}
+        self.started_at = manifest.get("started_at")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(existing, {**manifest, "run_key": run_key, "status": "running"})
+        return self.read_journal()
+
+    def read_journal(self) -> dict[tuple[str, int], SampleRecord]:
+        records: dict[tuple[str, int], SampleRecord] = {}
+        journal = self.path / JOURNAL
+        if not journal.exists():
+            return records
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                record = SampleRecord(**json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line torn by a kill mid-write; its sample is redone
+            records.setdefault((record.id, record.attempt), record)
+        return records
+
+    def append(self, records: Iterable[SampleRecord]) -> None:
+        lines = "".join(json.dumps(asdict(record)) + "\n" for record in records)
+        if not lines:
+            return
+        with open(self.path / JOURNAL, "a", encoding="utf-8") as journal:
+            journal.write(lines)
+            journal.flush()
+            os.fsync(journal.fileno())
+
+    def finish(self, records: list[SampleRecord], metrics: Mapping[str, Any], manifest: Mapping[str, Any]) -> None:
+        rows = [asdict(record) for record in records]
+        for row in rows:
+            row["extracted"] = list(row["extracted"].items())
+            row["scores"] = list(row["scores"].items())
+        table = pa.Table.from_pylist(rows, schema=SAMPLE_SCHEMA)
+        temporary = self.path / (SAMPLES + ".tmp")
+        pq.write_table(table, temporary)
+        os.replace(temporary, self.path / SAMPLES)
+        write_json_atomic(self.path / METRICS, metrics)
+        write_json_atomic(self.path / MANIFEST, {**manifest, "status": "complete"})

@@ -1,0 +1,121 @@
+"""Finding a task's rows: local files first, then the Hugging Face hub through `datasets`.
+
+Evaluation machines are often offline, so the lookup order is explicit and every miss is
+remembered: when nothing is found, the error lists each place tried and how to point the task
+at local files. Local files are read with pyarrow and the json module directly: `datasets`'
+json builder would add a cache directory and seconds of start-up for files we read whole anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from harness.errors import UsageError
+from harness.tasks.spec import DatasetSpec
+
+SUFFIXES = (".jsonl", ".json", ".parquet")
+DATA_DIR_ENV = "HARNESS_DATA_DIR"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Read a jsonl, json (a list, or an object holding one list) or parquet file."""
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pylist()
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        data = json.loads(text)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read data file {path}: {error}") from error
+    if isinstance(data, dict):
+        lists = [value for value in data.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+    if not isinstance(data, list):
+        raise UsageError(f"data file {path} must hold a list of rows (or one key holding a list)")
+    return data
+
+
+def _file_names(spec: DatasetSpec, split: str, subset: str | None) -> list[str]:
+    """Candidate file names for a split: the spec's own name, then `<split>.<suffix>`."""
+    names = []
+    if split in spec.files:
+        names.append(spec.files[split].format(subset=subset or ""))
+    names.extend(f"{split}{suffix}" for suffix in SUFFIXES if f"{split}{suffix}" not in names)
+    return names
+
+
+def _data_dir_candidates(spec: DatasetSpec, task_name: str) -> list[Path]:
+    """Folders under HARNESS_DATA_DIR that may hold this dataset."""
+    folders = []
+    for root in filter(None, os.environ.get(DATA_DIR_ENV, "").split(os.pathsep)):
+        base = Path(root)
+        if spec.hub:
+            folders += [base / spec.hub, base / spec.hub.replace("/", "__")]
+        folders.append(base / task_name)
+    return folders
+
+
+class DataLocator:
+    """Resolves (split, subset) to rows for one task, remembering what it tried."""
+
+    def __init__(self, spec: DatasetSpec, task_name: str, data: Path | None = None) -> None:
+        self.spec = spec
+        self.task_name = task_name
+        self.data = data
+        if data is not None and not data.exists():
+            raise UsageError(f"--data {data} does not exist; pass a data file or a folder of split files")
+
+    def load(self, split: str, subset: str | None = None) -> list[dict[str, Any]]:
+        tried: list[str] = []
+        for folder, names in self._local_candidates(split, subset):
+            for name in names:
+                path = folder / name
+                tried.append(str(path))
+                if path.is_file():
+                    return read_rows(path)
+        if self.spec.hub:
+            rows = self._load_hub(split, subset, tried)
+            if rows is not None:
+                return rows
+        raise UsageError(self._not_found_message(split, subset, tried))
+
+    def _local_candidates(self, split: str, subset: str | None) -> list[tuple[Path, list[str]]]:
+        names = _file_names(self.spec, split, subset)
+        candidates: list[tuple[Path, list[str]]] = []
+        if self.data is not None and self.data.is_file():
+            if split == self.spec.split and (subset is None or not self.spec.subsets):
+                candidates.append((self.data.parent, [self.data.name]))
+            else:
+                candidates.append((self.data.parent, names))
+        elif self.data is not None:
+            candidates.append((self.data, names))
+        candidates += [(folder, names) for folder in _data_dir_candidates(self.spec, self.task_name)]
+        return candidates
+
+    def _load_hub(self, split: str, subset: str | None, tried: list[str]) -> list[dict[str, Any]] | None:
+        import datasets  # deferred: importing datasets costs about a second
+
+        config = (self.spec.config or "").format(subset=subset or "") or None
+        tried.append(f"hub dataset {self.spec.hub!r} config {config!r} split {split!r}")
+        try:
+            return datasets.load_dataset(self.spec.hub, config, split=split).to_list()
+        except Exception as error:  # datasets raises many types for "not reachable"
+            tried[-1] += f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+            return None
+
+    def _not_found_message(self, split: str, subset: str | None, tried: list[str]) -> str:
+        what = f"split {split!r}" + (f" subset {subset!r}" if subset else "")
+        names = " or ".join(_file_names(self.spec, split, subset)[:2])
+        return (
+            f"no data for task {self.task_name!r} {what} (dataset {self.spec.hub or 'local only'}); "
+            f"tried: {'; '.join(tried)}. Fix: pass --data FOLDER holding {names}, "
+            f"or set {DATA_DIR_ENV} to a folder holding {self.spec.hub or self.task_name}/{names} "
+            "(offline? set HF_HUB_OFFLINE=1 so the hub is not retried)"
+        )

@@ -1,0 +1,100 @@
+"""Named extraction pipelines: response text in, the answer a metric compares out.
+
+Several pipelines run on every response and are reported side by side (lm-eval's `strict-match`
+and `flexible-extract`), so a score never silently depends on one parsing choice. A pipeline
+is a list of steps from the task spec; each step is `name` or `{name: {options}}`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping, Sequence
+
+from harness.errors import UsageError
+
+FALLBACK = "[invalid]"
+Step = Callable[[str], str]
+STEP_FACTORIES: dict[str, Callable[..., Step]] = {}
+
+
+def extraction_step(name: str) -> Callable[[Callable[..., Step]], Callable[..., Step]]:
+    """Register a step factory under `name`; its keyword options come from the spec."""
+
+    def decorate(factory: Callable[..., Step]) -> Callable[..., Step]:
+        STEP_FACTORIES[name] = factory
+        return factory
+
+    return decorate
+
+
+@extraction_step("regex")
+def regex_step(pattern: str, group_select: int = 0, fallback: str = FALLBACK) -> Step:
+    """lm-eval's RegexFilter: findall, pick match `group_select`, first non-empty group."""
+    compiled = re.compile(pattern)
+
+    def extract(text: str) -> str:
+        matches = compiled.findall(text)
+        if not matches:
+            return fallback
+        match = matches[group_select]
+        if isinstance(match, tuple):
+            match = next((group for group in match if group), fallback)
+        return match.strip()
+
+    return extract
+
+
+@extraction_step("take_first")
+def take_first_step() -> Step:
+    """Kept for lm-eval parity: with one response per attempt it changes nothing."""
+    return lambda text: text
+
+
+@extraction_step("strip_thinking")
+def strip_thinking_step() -> Step:
+    """Drop `<think>...</think>`; an unfinished thinking block leaves no answer."""
+    closed = re.compile(r"<think>.*?</think>", re.DOTALL)
+
+    def extract(text: str) -> str:
+        text = closed.sub("", text)
+        return "" if "<think>" in text else text.strip()
+
+    return extract
+
+
+def _build_step(step: Any, hooks: Mapping[str, Callable[..., Any]]) -> Step:
+    if isinstance(step, str):
+        name, options = step, {}
+    elif isinstance(step, dict) and len(step) == 1:
+        name, options = next(iter(step.items()))
+        options = options or {}
+    else:
+        raise UsageError(f"bad extraction step {step!r}: use a step name or {{name: {{options}}}}")
+    if name == "python":
+        if options not in hooks:
+            raise UsageError(f"extraction step python: {options!r} is not a function in the task's scorer.py")
+        return hooks[options]
+    if name not in STEP_FACTORIES:
+        raise UsageError(f"unknown extraction step {name!r}; known: {', '.join(sorted(STEP_FACTORIES))}, python")
+    try:
+        return STEP_FACTORIES[name](**options)
+    except (TypeError, re.error) as error:
+        raise UsageError(f"bad options for extraction step {name!r}: {error}") from error
+
+
+class Extractor:
+    """All of a task's pipelines, compiled once."""
+
+    def __init__(self, pipelines: Mapping[str, Sequence[Any]], hooks: Mapping[str, Callable[..., Any]]) -> None:
+        self.pipelines = {
+            name: [_build_step(step, hooks) for step in steps] for name, steps in pipelines.items()
+        }
+
+    def extract(self, text: str) -> dict[str, str]:
+        results = {}
+        for name, steps in self.pipelines.items():
+            value = text
+            for step in steps:
+                value = step(value)
+            results[name] = value
+        return results

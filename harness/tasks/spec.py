@@ -1,0 +1,300 @@
+"""Task specs: `tasks/<name>/task.yaml` parsed into frozen, validated dataclasses.
+
+Tasks are data so that contributing one is cheap; validation is strict so a typo in a key is an
+error at load time (with file and line), not a silently ignored setting that changes a score.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.errors import UsageError
+from harness.tasks.yaml_lines import line_of, load_yaml_with_lines
+from harness.types import GenerationSettings
+
+TOP_LEVEL_KEYS = {
+    "name", "version", "description", "dataset", "target", "id", "request", "format", "args",
+    "variants", "default_variant", "prompt", "system", "fewshot", "generation", "oracle",
+    "extraction", "metrics", "repeats",
+}
+DATASET_KEYS = {"hub", "config", "split", "fewshot_split", "files", "subsets", "id_field"}
+FEWSHOT_KEYS = {"n", "sampler", "seed", "answer", "examples", "separator", "target_delimiter"}
+GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "stop"}
+METRIC_KEYS = {"name", "scorer", "extraction", "options"}
+REQUEST_KINDS = {"generate", "loglikelihood", "reward"}
+PROMPT_FORMATS = {"base", "chat"}
+SAMPLERS = {"random", "first_n"}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    hub: str | None
+    config: str | None
+    split: str
+    fewshot_split: str | None
+    files: Mapping[str, str]
+    subsets: tuple[str, ...]
+    id_field: str | None
+
+
+@dataclass(frozen=True)
+class FewshotSpec:
+    n: int
+    sampler: str
+    seed: int
+    answer: str
+    examples: str | None
+    separator: str
+    target_delimiter: str
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    scorer: str
+    extraction: tuple[str, ...]
+    options: Mapping[str, Any]
+
+    def labels(self) -> list[str]:
+        """Reported names: the metric with the extraction it was computed on."""
+        return [f"{self.name}[{pipeline}]" for pipeline in self.extraction]
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    default: Any
+    choices: tuple[Any, ...] | None
+    help: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task with its variant chosen; everything the engine needs to build and score it."""
+
+    name: str
+    version: str
+    description: str
+    directory: Path
+    variant: str | None
+    dataset: DatasetSpec
+    target: str
+    id_template: str | None
+    request: str
+    format: str
+    prompt: str
+    system: str | None
+    fewshot: FewshotSpec | None
+    generation: GenerationSettings
+    oracle: str | None
+    extraction: Mapping[str, tuple[Any, ...]]
+    metrics: tuple[MetricSpec, ...]
+    repeats: int
+    args: Mapping[str, ArgSpec] = field(default_factory=dict)
+    variants: tuple[str, ...] = ()
+
+    def metric_labels(self) -> list[str]:
+        return [label for metric in self.metrics for label in metric.labels()]
+
+    def content_hash(self) -> str:
+        """Hash of every file in the task folder: a changed prompt or scorer changes the hash."""
+        digest = hashlib.sha256()
+        for path in sorted(p for p in self.directory.rglob("*") if p.is_file()):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(str(path.relative_to(self.directory)).encode())
+            digest.update(path.read_bytes())
+        digest.update(f"variant={self.variant}".encode())
+        return digest.hexdigest()
+
+
+class _Checker:
+    """Raises UsageErrors that point at the task.yaml line of the offending key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, mapping: Any, key: str, message: str) -> None:
+        line = line_of(mapping, key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        raise UsageError(f"{where}: key {key!r}: {message}")
+
+    def known_keys(self, mapping: Any, allowed: set[str], context: str) -> None:
+        if not isinstance(mapping, dict):
+            raise UsageError(f"{self.path}: {context} must be a mapping, got {type(mapping).__name__}")
+        for key in mapping:
+            if key not in allowed:
+                self.fail(mapping, key, f"unknown key in {context}; allowed: {', '.join(sorted(allowed))}")
+
+    def require(self, mapping: Any, key: str, kind: type | tuple[type, ...], context: str) -> Any:
+        if key not in mapping:
+            raise UsageError(f"{self.path}: {context} is missing required key {key!r}")
+        return self.typed(mapping, key, kind)
+
+    def typed(self, mapping: Any, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = mapping.get(key, default)
+        if value is not None and not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(mapping, key, f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    def choice(self, mapping: Any, key: str, allowed: set[str], default: str) -> str:
+        value = mapping.get(key, default)
+        if value not in allowed:
+            self.fail(mapping, key, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+        return value
+
+
+def load_task_spec(path: Path, variant: str | None = None) -> TaskSpec:
+    """Parse and validate `path` (a task.yaml), resolving the variant (default: the first)."""
+    raw = load_yaml_with_lines(path)
+    check = _Checker(path)
+    check.known_keys(raw, TOP_LEVEL_KEYS, "task.yaml")
+    variants = check.typed(raw, "variants", dict) or {}
+    chosen = _choose_variant(raw, variants, variant, path)
+    merged = _merge(raw, variants[chosen]) if chosen else raw
+    if chosen:
+        check.known_keys(variants[chosen], TOP_LEVEL_KEYS - {"variants", "name", "version"}, f"variant {chosen!r}")
+    return _build_spec(merged, check, path.parent, chosen, tuple(variants))
+
+
+def _choose_variant(raw: Any, variants: dict, variant: str | None, path: Path) -> str | None:
+    if not variants:
+        if variant:
+            raise UsageError(f"task {raw.get('name')!r} has no variants; drop variant={variant}")
+        return None
+    chosen = variant or raw.get("default_variant") or next(iter(variants))
+    if chosen not in variants:
+        raise UsageError(f"unknown variant {chosen!r} of task {raw.get('name')!r}; known: {', '.join(variants)}")
+    return chosen
+
+
+def _merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Variant keys replace the base's; nested mappings merge one level deep."""
+    merged = copy.copy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            combined = type(merged[key])({**merged[key], **value})
+            combined.lines = {**getattr(merged[key], "lines", {}), **getattr(value, "lines", {})}
+            merged[key] = combined
+        else:
+            merged[key] = value
+    merged.pop("variants", None)
+    return merged
+
+
+def _build_spec(raw: Any, check: _Checker, directory: Path, variant: str | None, variants: tuple[str, ...]) -> TaskSpec:
+    name = check.require(raw, "name", str, "task.yaml")
+    prompt = check.require(raw, "prompt", str, "task.yaml")
+    if not (directory / prompt).is_file():
+        check.fail(raw, "prompt", f"template file {prompt!r} not found in {directory}")
+    fewshot = _build_fewshot(raw, check, directory)
+    return TaskSpec(
+        name=name,
+        version=str(check.require(raw, "version", (str, int, float), "task.yaml")),
+        description=check.typed(raw, "description", str, ""),
+        directory=directory,
+        variant=variant,
+        dataset=_build_dataset(raw, check),
+        target=check.require(raw, "target", str, "task.yaml"),
+        id_template=check.typed(raw, "id", str),
+        request=check.choice(raw, "request", REQUEST_KINDS, "generate"),
+        format=check.choice(raw, "format", PROMPT_FORMATS, "base"),
+        prompt=prompt,
+        system=check.typed(raw, "system", str),
+        fewshot=fewshot,
+        generation=_build_generation(raw, check),
+        oracle=check.typed(raw, "oracle", str),
+        extraction=_build_extraction(raw, check),
+        metrics=_build_metrics(raw, check),
+        repeats=check.typed(raw, "repeats", int, 1),
+        args=_build_args(raw, check),
+        variants=variants,
+    )
+
+
+def _build_dataset(raw: Any, check: _Checker) -> DatasetSpec:
+    data = check.require(raw, "dataset", dict, "task.yaml")
+    check.known_keys(data, DATASET_KEYS, "dataset")
+    files = check.typed(data, "files", dict, {}) or {}
+    return DatasetSpec(
+        hub=check.typed(data, "hub", str),
+        config=check.typed(data, "config", str),
+        split=check.typed(data, "split", str, "test"),
+        fewshot_split=check.typed(data, "fewshot_split", str),
+        files={str(k): str(v) for k, v in files.items()},
+        subsets=tuple(check.typed(data, "subsets", list, []) or []),
+        id_field=check.typed(data, "id_field", str),
+    )
+
+
+def _build_fewshot(raw: Any, check: _Checker, directory: Path) -> FewshotSpec | None:
+    data = check.typed(raw, "fewshot", dict)
+    if not data:
+        return None
+    check.known_keys(data, FEWSHOT_KEYS, "fewshot")
+    examples = check.typed(data, "examples", str)
+    if examples and not (directory / examples).is_file():
+        check.fail(data, "examples", f"file {examples!r} not found in {directory}")
+    return FewshotSpec(
+        n=check.require(data, "n", int, "fewshot"),
+        sampler=check.choice(data, "sampler", SAMPLERS, "random"),
+        seed=check.typed(data, "seed", int, 1234),
+        answer=check.require(data, "answer", str, "fewshot"),
+        examples=examples,
+        separator=check.typed(data, "separator", str, "\n\n"),
+        target_delimiter=check.typed(data, "target_delimiter", str, " "),
+    )
+
+
+def _build_generation(raw: Any, check: _Checker) -> GenerationSettings:
+    data = check.typed(raw, "generation", dict) or {}
+    check.known_keys(data, GENERATION_KEYS, "generation")
+    return GenerationSettings(
+        max_tokens=check.typed(data, "max_tokens", int, 256),
+        temperature=float(check.typed(data, "temperature", (int, float), 0.0)),
+        top_p=float(check.typed(data, "top_p", (int, float), 1.0)),
+        stop=tuple(check.typed(data, "stop", list, []) or []),
+    )
+
+
+def _build_extraction(raw: Any, check: _Checker) -> dict[str, tuple[Any, ...]]:
+    data = check.require(raw, "extraction", dict, "task.yaml")
+    pipelines = {}
+    for name, steps in data.items():
+        if not isinstance(steps, list):
+            check.fail(data, name, "an extraction pipeline is a list of steps (use [] for the raw response)")
+        pipelines[str(name)] = tuple(steps)
+    return pipelines
+
+
+def _build_metrics(raw: Any, check: _Checker) -> tuple[MetricSpec, ...]:
+    items = check.require(raw, "metrics", list, "task.yaml")
+    pipelines = raw["extraction"]
+    metrics = []
+    for item in items:
+        check.known_keys(item, METRIC_KEYS, "metrics entry")
+        extraction = check.require(item, "extraction", list, "metrics entry")
+        for pipeline in extraction:
+            if pipeline not in pipelines:
+                check.fail(item, "extraction", f"no extraction pipeline named {pipeline!r}; defined: {', '.join(pipelines)}")
+        metrics.append(MetricSpec(
+            name=check.require(item, "name", str, "metrics entry"),
+            scorer=check.require(item, "scorer", str, "metrics entry"),
+            extraction=tuple(extraction),
+            options=dict(check.typed(item, "options", dict, {}) or {}),
+        ))
+    return tuple(metrics)
+
+
+def _build_args(raw: Any, check: _Checker) -> dict[str, ArgSpec]:
+    data = check.typed(raw, "args", dict) or {}
+    args = {}
+    for name, item in data.items():
+        check.known_keys(item, {"default", "choices", "help"}, f"args.{name}")
+        choices = check.typed(item, "choices", list)
+        args[str(name)] = ArgSpec(item.get("default"), tuple(choices) if choices else None, item.get("help", ""))
+    return args

@@ -1,0 +1,146 @@
+"""Build a tiny, randomly initialised Llama with its own BPE tokenizer, entirely offline.
+
+Tests and speed benchmarks need a real Hugging Face checkpoint (same code paths as a hub model:
+`from_pretrained`, chat templates, padding) without network access or gigabytes of weights. The
+defaults give the ~12M-parameter model the lm-eval speed comparison runs on; tests pass smaller
+sizes so a session builds one in about a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Iterable
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<pad>"
+CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+DEFAULT_CORPUS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many in May.",
+    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting.",
+    "Betty is saving money for a new wallet which costs $100.",
+    "James writes a 3-page letter to 2 different friends twice a week.",
+    "Question: How many apples are left if Tom eats 3 of his 7 apples? Answer: 7 - 3 = 4.",
+    "The answer is 42. Let's think step by step.",
+    "def add(a, b):\n    return a + b\n",
+    "A train travels 60 miles per hour for 3 hours, so it covers 180 miles.",
+    "She bought 5 pencils at $2 each and paid with a $20 bill, getting $10 back.",
+)
+
+
+def build_tiny_causal_lm(
+    out_dir: Path,
+    corpus: Iterable[str],
+    *,
+    vocab_size: int = 2000,
+    hidden_size: int = 384,
+    layers: int = 6,
+    heads: int = 6,
+    intermediate_size: int = 1024,
+    max_positions: int = 2048,
+    seed: int = 0,
+    chat_template: bool = True,
+) -> Path:
+    """Train a byte-level BPE tokenizer on `corpus`, pair it with a random Llama, save both.
+
+    The chat tokens are added after BPE training, so plain-text tokenisation is the same with or
+    without `chat_template`; only the embedding grows by two rows.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out_dir = Path(out_dir)
+    tokenizer = _train_tokenizer(corpus, vocab_size, max_positions, chat_template)
+    model = _random_llama(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=intermediate_size,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=max_positions,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            tie_word_embeddings=False,
+        ),
+        seed,
+        LlamaForCausalLM,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+def _train_tokenizer(corpus: Iterable[str], vocab_size: int, max_positions: int, chat: bool):
+    """Byte-level BPE like GPT-2's: every string is encodable, and no BOS is ever prepended."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    hf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=EOS_TOKEN,
+        bos_token=EOS_TOKEN,
+        unk_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        model_max_length=max_positions,
+    )
+    if chat:
+        hf_tok.add_special_tokens({"additional_special_tokens": list(CHAT_TOKENS)})
+        hf_tok.chat_template = CHATML_TEMPLATE
+    return hf_tok
+
+
+def _random_llama(config, seed: int, model_class):
+    """Seed right before construction so the same arguments always give the same weights."""
+    import torch
+
+    torch.manual_seed(seed)
+    return model_class(config)
+
+
+def read_corpus(path: Path, field: str | None) -> list[str]:
+    """Lines of a text file, or one field of each JSON object in a .jsonl file."""
+    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if path.suffix != ".jsonl":
+        return lines
+    if field is None:
+        raise SystemExit(f"{path} is JSON lines: pass --field NAME to say which field to train on")
+    return [str(json.loads(line)[field]) for line in lines]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build a tiny random Llama for offline tests.")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--corpus", type=Path, help="a .txt (one text a line) or .jsonl file")
+    parser.add_argument("--field", help="the field of each JSON line to train the tokenizer on")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    corpus = read_corpus(args.corpus, args.field) if args.corpus else list(DEFAULT_CORPUS)
+    print(build_tiny_causal_lm(args.out_dir, corpus, seed=args.seed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The data that flows between the pipeline's stages.
+
+Every stage (task, model, scorer, store) speaks only these frozen types, so any stage can be
+replaced without the others noticing. Keep them small: a field belongs here only if two stages
+need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Mapping
+
+RequestKind = Literal["generate", "loglikelihood", "reward"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn; `role` is system, user or assistant."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One benchmark item: the raw dataset row plus the fields the engine needs by name."""
+
+    id: str
+    subset: str
+    index: int
+    data: Mapping[str, Any]
+    target: str
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings. Part of the request hash, so a change never reuses a cached answer."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a model is asked: a base-format `prompt` or chat `messages`, never both.
+
+    `reference` is the answer a perfect model would give (for the `oracle:` backend); like
+    `sample_id` and `attempt` it is bookkeeping and stays out of the hash, so identical prompts
+    share one cached response.
+    """
+
+    kind: RequestKind
+    sample_id: str
+    attempt: int = 0
+    prompt: str | None = None
+    messages: tuple[Message, ...] | None = None
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    continuation: str | None = None
+    reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a Request needs exactly one of prompt or messages")
+
+    def content_hash(self) -> str:
+        """Hash of everything the model sees; the response cache key (with the model fingerprint)."""
+        payload = {
+            "kind": self.kind,
+            "prompt": self.prompt,
+            "messages": [asdict(m) for m in self.messages] if self.messages is not None else None,
+            "settings": asdict(self.settings),
+            "continuation": self.continuation,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def prompt_text(self) -> str:
+        """The prompt as one string, for logs and length-sorting."""
+        if self.prompt is not None:
+            return self.prompt
+        return "\n\n".join(f"<{m.role}>\n{m.content}" for m in self.messages or ())
+
+
+@dataclass(frozen=True)
+class Response:
+    """A model's answer to one Request.
+
+    `error` is set, and `text` empty, when the model could not answer (a replay file without
+    the sample, say); such a sample is reported as unscored, never as wrong.
+    """
+
+    text: str = ""
+    logprob: float | None = None
+    is_greedy: bool | None = None
+    scores: tuple[float, ...] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Response":
+        data = json.loads(text)
+        if data.get("scores") is not None:
+            data["scores"] = tuple(data["scores"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One row of samples.parquet: a scored attempt at one sample."""
+
+    id: str
+    subset: str
+    attempt: int
+    prompt: str
+    response: str
+    target: str
+    extracted: Mapping[str, str]
+    scores: Mapping[str, float]
+    latency_s: float
+    input_tokens: int | None
+    output_tokens: int | None
+    cached: bool
+    error: str | None = None
