@@ -21,13 +21,16 @@ class LineDict(dict):
 
 
 class _LineLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
-        mapping = LineDict(super().construct_mapping(node, deep=deep))
-        mapping.lines = {
-            str(self.construct_object(key_node, deep=deep)): key_node.start_mark.line + 1
-            for key_node, _ in node.value
-        }
-        return mapping
+    """SafeLoader whose mappings are LineDicts."""
+
+
+def _construct_line_dict(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    mapping = LineDict(loader.construct_mapping(node, deep=True))
+    mapping.lines = {str(loader.construct_object(key, deep=True)): key.start_mark.line + 1 for key, _ in node.value}
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_line_dict)
 
 
 def load_yaml_with_lines(path: Path) -> Any:

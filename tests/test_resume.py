@@ -1,0 +1,69 @@
+"""A run killed with SIGKILL midway resumes: nothing lost, nothing duplicated, no model call repeated."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
+RUNNER = (
+    "import sys; from harness.registry import MODELS; "
+    "MODELS.register('scripted', 'scripted_models:ScriptedGSM8KModel'); "
+    "from harness.cli import main; sys.argv[0] = 'harness'; main()"
+)
+LIMIT = 80
+
+
+def harness_run(run_dir: Path, cache: Path, log: Path, delay: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "SCRIPTED_MODEL_LOG": str(log)}
+    command = [sys.executable, "-c", RUNNER, "run", "--task", "gsm8k", "--model", f"scripted,delay={delay}",
+               "--data", str(DATA), "--limit", str(LIMIT), "--run-dir", str(run_dir), "--cache-dir", str(cache)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def journal_lines(run_dir: Path) -> int:
+    journal = run_dir / "journal.jsonl"
+    return len(journal.read_text().splitlines()) if journal.exists() else 0
+
+
+@pytest.mark.skipif(not DATA.is_file(), reason=f"GSM8K data not found at {DATA}")
+def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    killed_dir, log = tmp_path / "killed", tmp_path / "calls.log"
+    process = harness_run(killed_dir, tmp_path / "cache", log, delay=0.2)
+    deadline = time.monotonic() + 60
+    while journal_lines(killed_dir) < 20 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    journaled = {json.loads(line)["id"] for line in (killed_dir / "journal.jsonl").read_text().splitlines()}
+    assert 20 <= len(journaled) < LIMIT, "the kill must land midway"
+    assert not (killed_dir / "samples.parquet").exists()
+
+    resumed_log = tmp_path / "resumed-calls.log"
+    resumed = harness_run(killed_dir, tmp_path / "cache", resumed_log, delay=0.0)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    reference = harness_run(tmp_path / "reference", tmp_path / "other-cache", tmp_path / "ref.log", delay=0.0)
+    assert reference.wait(timeout=120) == 0, reference.stderr.read()
+
+    rows = pq.read_table(killed_dir / "samples.parquet").to_pylist()
+    assert sorted(int(row["id"]) for row in rows) == list(range(LIMIT))
+    calls_after = resumed_log.read_text().split()
+    assert not journaled & set(calls_after), "a sample done before the kill was sent to the model again"
+    assert len(calls_after) == len(set(calls_after)) <= LIMIT - len(journaled)
+    assert set(log.read_text().split()) | set(calls_after) == {str(i) for i in range(LIMIT)}
+
+    resumed_metrics = json.loads((killed_dir / "metrics.json").read_text())
+    reference_metrics = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    assert resumed_metrics == reference_metrics
+    assert resumed_metrics["metrics"]["exact_match[strict-match]"]["value"] == 0.5
+    manifest = json.loads((killed_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["counts"]["resumed_records"] + manifest["counts"]["cached_requests"] + manifest["counts"]["model_requests"] == LIMIT
