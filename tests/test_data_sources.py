@@ -58,3 +58,19 @@ def test_unreachable_dataset_error_lists_what_was_tried(tmp_path: Path, monkeypa
 def test_missing_data_path_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         evaluate("gsm8k", "oracle", data=tmp_path / "nope.jsonl", run_dir=tmp_path / "run")
+
+
+def test_hub_source_goes_through_datasets_with_id_config_and_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path: str, name: str | None = None, split: str | None = None) -> datasets.Dataset:
+        calls.append((path, name, split))
+        return datasets.Dataset.from_list(ROWS[:3] if split == "test" else ROWS[3:])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "empty"))
+    samples = Task(load_task("gsm8k"), {}, None).samples()
+    assert calls == [("openai/gsm8k", "main", "test"), ("openai/gsm8k", "main", "train")]
+    assert len(samples) == 3
