@@ -170,7 +170,7 @@ def test_loglikelihood_sums_continuation_tokens_from_echoed_logprobs() -> None:
     body = {"id": "x", "object": "text_completion", "created": 0, "model": "echo", "choices": [choice]}
     request = Request(kind="loglikelihood", sample_id="l", prompt="The cat", continuation=" sat")
     with served(faults=[Reply(body)]) as (server, model):
-        [response] = model.loglikelihood([request])
+        [response] = model.generate([request])
     assert (response.logprob, response.is_greedy) == (-0.5, False)
     sent = server.received[0][1]
     assert (sent["prompt"], sent["echo"], sent["logprobs"]) == ("The cat sat", True, 1)
@@ -179,9 +179,15 @@ def test_loglikelihood_sums_continuation_tokens_from_echoed_logprobs() -> None:
 def test_loglikelihood_without_server_support_is_a_usage_error() -> None:
     request = Request(kind="loglikelihood", sample_id="l", prompt="The cat", continuation=" sat")
     with served(faults=["400"]) as (_, model), pytest.raises(UsageError, match="prompt logprobs"):
-        model.loglikelihood([request])
+        model.generate([request])
     with served() as (_, model), pytest.raises(UsageError, match="returned no prompt logprobs"):
-        model.loglikelihood([request])
+        model.generate([request])
+
+
+def test_reward_requests_are_refused() -> None:
+    with served() as (server, model), pytest.raises(UsageError, match="cannot answer 'reward'"):
+        model.generate([Request(kind="reward", sample_id="r", prompt="x")])
+    assert server.request_count == 0
 
 
 def test_a_token_straddling_the_context_boundary_counts_as_continuation() -> None:

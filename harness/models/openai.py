@@ -110,23 +110,27 @@ class OpenAIModel:
         return f"openai:{digest}"
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        return self._map_concurrently(self._generate_one, requests)
+        """Answer `generate` and `loglikelihood` requests, at most `concurrency` in flight.
 
-    def loglikelihood(self, requests: Sequence[Request]) -> list[Response]:
-        """Score `continuation` after `prompt`: Response.logprob and is_greedy."""
-        return self._map_concurrently(self._score_continuation, requests)
-
-    def _map_concurrently(
-        self, answer: Callable[[Request], Response], requests: Sequence[Request]
-    ) -> list[Response]:
-        """At most `concurrency` requests in flight; on a failure the queued ones are dropped."""
+        On a failure the queued requests are dropped rather than sent to a failing server.
+        """
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(answer, request) for request in requests]
+            futures = [pool.submit(self._answer, request) for request in requests]
             try:
                 return [future.result() for future in futures]
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
+
+    def _answer(self, request: Request) -> Response:
+        if request.kind == "generate":
+            return self._generate_one(request)
+        if request.kind == "loglikelihood":
+            return self._score_continuation(request)
+        raise UsageError(
+            f"the openai backend cannot answer {request.kind!r} requests (sample "
+            f"{request.sample_id}); it answers generate and loglikelihood"
+        )
 
     def _generate_one(self, request: Request) -> Response:
         args = self._sampling_args(request)
