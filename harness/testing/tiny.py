@@ -1,9 +1,12 @@
 """Build a tiny, randomly initialised Llama with its own BPE tokenizer, entirely offline.
 
-Tests and speed benchmarks need a real Hugging Face checkpoint (same code paths as a hub model:
+Tests and speed benchmarks need a real Hugging Face checkpoint (the code paths of a hub model:
 `from_pretrained`, chat templates, padding) without network access or gigabytes of weights. The
-defaults give the ~12M-parameter model the lm-eval speed comparison runs on; tests pass smaller
-sizes so a session builds one in about a second.
+defaults give the 12M-parameter model of the lm-eval speed comparison (with `chat_template=False`
+and the GSM8K train questions as corpus it is that exact model); `TEST_SIZES` gives one that a
+test session builds in about a second.
+
+    python -m harness.testing.tiny OUT_DIR --corpus train.jsonl --field question --no-chat-template
 """
 
 from __future__ import annotations
@@ -11,19 +14,25 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
 CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
-
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
+TEST_SIZES = {
+    "vocab_size": 500,
+    "hidden_size": 64,
+    "layers": 2,
+    "heads": 2,
+    "intermediate_size": 128,
+    "max_positions": 1024,
+}
 DEFAULT_CORPUS = (
     "The quick brown fox jumps over the lazy dog.",
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many in May.",
@@ -53,76 +62,66 @@ def build_tiny_causal_lm(
 ) -> Path:
     """Train a byte-level BPE tokenizer on `corpus`, pair it with a random Llama, save both.
 
-    The chat tokens are added after BPE training, so plain-text tokenisation is the same with or
-    without `chat_template`; only the embedding grows by two rows.
+    The chat tokens are added after BPE training, so plain text tokenises the same with or
+    without `chat_template`; only the embeddings grow by two rows.
     """
+    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    out_dir = Path(out_dir)
-    tokenizer = _train_tokenizer(corpus, vocab_size, max_positions, chat_template)
-    model = _random_llama(
-        LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden_size,
-            intermediate_size=intermediate_size,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            num_key_value_heads=heads,
-            max_position_embeddings=max_positions,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            tie_word_embeddings=False,
-        ),
-        seed,
-        LlamaForCausalLM,
+    tokenizer = _train_tokenizer(corpus, vocab_size, max_positions)
+    if chat_template:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(CHAT_TOKENS)})
+        tokenizer.chat_template = CHATML_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
     )
+    torch.manual_seed(seed)  # right before construction: same arguments, same weights
+    model = LlamaForCausalLM(config)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
     return out_dir
 
 
-def _train_tokenizer(corpus: Iterable[str], vocab_size: int, max_positions: int, chat: bool):
+def _train_tokenizer(corpus: Iterable[str], vocab_size: int, max_positions: int) -> Any:
     """Byte-level BPE like GPT-2's: every string is encodable, and no BOS is ever prepended."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=[EOS_TOKEN, PAD_TOKEN],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(corpus, trainer=trainer)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
         eos_token=EOS_TOKEN,
         bos_token=EOS_TOKEN,
         unk_token=EOS_TOKEN,
         pad_token=PAD_TOKEN,
         model_max_length=max_positions,
     )
-    if chat:
-        hf_tok.add_special_tokens({"additional_special_tokens": list(CHAT_TOKENS)})
-        hf_tok.chat_template = CHATML_TEMPLATE
-    return hf_tok
-
-
-def _random_llama(config, seed: int, model_class):
-    """Seed right before construction so the same arguments always give the same weights."""
-    import torch
-
-    torch.manual_seed(seed)
-    return model_class(config)
 
 
 def read_corpus(path: Path, field: str | None) -> list[str]:
-    """Lines of a text file, or one field of each JSON object in a .jsonl file."""
+    """Lines of a text file, or one field of each object of a .jsonl file."""
     lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if path.suffix != ".jsonl":
         return lines
@@ -137,9 +136,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, help="a .txt (one text a line) or .jsonl file")
     parser.add_argument("--field", help="the field of each JSON line to train the tokenizer on")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-chat-template", dest="chat_template", action="store_false")
+    parser.add_argument("--test-sizes", action="store_true", help="the small model tests use")
     args = parser.parse_args(argv)
     corpus = read_corpus(args.corpus, args.field) if args.corpus else list(DEFAULT_CORPUS)
-    print(build_tiny_causal_lm(args.out_dir, corpus, seed=args.seed))
+    sizes = TEST_SIZES if args.test_sizes else {}
+    out_dir = build_tiny_causal_lm(
+        args.out_dir, corpus, seed=args.seed, chat_template=args.chat_template, **sizes
+    )
+    print(out_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,415 @@
+"""The `hf:` backend: a local or hub checkpoint run in-process with transformers.
+
+Outputs follow lm-eval's HF backend (prompts tokenised without special tokens and left-truncated
+to the context window, stop strings cut from the text, loglikelihood of the continuation's
+tokens), so scores compare with lm-eval's. Batches are length-sorted and left-padded; what makes
+them fast on CPU lives in `hf_decoding`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteriaList
+
+from harness.errors import UsageError
+from harness.models.hf_decoding import (
+    CPU_ATTENTION,
+    PER_ROW_PREFILL_MIN_TOKENS,
+    StopWatch,
+    cut_at_stop,
+    preallocated_cache,
+    prefill_rows,
+    seeded,
+)
+from harness.types import GenerationSettings, Request, Response
+
+# Bump when a change here changes outputs, so responses cached from the old code are not reused.
+ENGINE_REVISION = 1
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack"}
+SETTINGS_SUFFIXES = {".json", ".jinja", ".model", ".txt", ".py", ".tiktoken"}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class HFModel:
+    """A causal LM from a hub id or a local directory; `chunk_size` is the batch size."""
+
+    cacheable = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        batch_size: int = 8,
+        dtype: str = "auto",
+        device: str = "auto",
+        max_length: int | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        chat_template: bool | None = None,
+        attn_implementation: str | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        """`chat_template`: see `chat_turns`. `attn_implementation` None picks SDPA, with
+        matmul decoding steps on CPU. `cache_dir`: the hub cache to load from (default: HF_HOME's)."""
+        if not name:
+            raise UsageError("hf: needs a model, e.g. hf:Qwen/Qwen2.5-0.5B or hf:./checkpoint")
+        if batch_size < 1:
+            raise UsageError(f"bad batch_size={batch_size} for hf: use a positive integer")
+        self.name = name
+        self.batch_size = self.chunk_size = batch_size
+        self.chat_template = chat_template
+        self.device = _resolve_device(device)
+        self.tokenizer, self.model = _load_pretrained(
+            name,
+            self.device,
+            dtype=_resolve_dtype(dtype),
+            attn_implementation=attn_implementation,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            cache_dir=cache_dir,
+        )
+        self.max_length = max_length or _context_length(self.model.config, self.tokenizer)
+        self.eos_ids = _eos_ids(self.model, self.tokenizer, name)
+        pad, bos = self.tokenizer.pad_token_id, self.tokenizer.bos_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids)
+        # What an empty context is scored after (lm-eval's prefix token).
+        self.prefix_id = bos if bos is not None else min(self.eos_ids)
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        identity = {
+            "backend": "hf",
+            "engine": ENGINE_REVISION,
+            "checkpoint": checkpoint_identity(name, revision, cache_dir),
+            "dtype": str(self.model.dtype),
+            "max_length": self.max_length,
+            "chat_template": chat_template,
+            "attention": self.model.config._attn_implementation,
+        }
+        self._fingerprint = identity_digest(identity)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Answer `generate` and `loglikelihood` requests; equal settings share batches."""
+        groups: dict[GenerationSettings | None, list[int]] = {}
+        for index, request in enumerate(requests):
+            if request.kind not in ("generate", "loglikelihood"):
+                raise UsageError(
+                    f"the hf backend cannot answer {request.kind!r} requests (sample "
+                    f"{request.sample_id}); it answers generate and loglikelihood"
+                )
+            settings = request.settings if request.kind == "generate" else None
+            groups.setdefault(settings, []).append(index)
+        responses = [Response()] * len(requests)
+        for settings, indices in groups.items():
+            group = [requests[index] for index in indices]
+            if settings is None:
+                answers = self._score_group(group)
+            else:
+                answers = self._generate_group(group, settings)
+            for index, answer in zip(indices, answers):
+                responses[index] = answer
+        return responses
+
+    def render(self, request: Request) -> str:
+        """The exact text the model is fed for a request."""
+        return render_prompt(self.tokenizer, request, self.chat_template, f"hf:{self.name}")
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        """No special tokens: prompts are used as written (a chat template adds its own BOS)."""
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
+        """Indices in batches, longest first: each batch pads little, and the first one shows
+        at once whether memory suffices."""
+        order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size]
+
+    def _generate_group(
+        self, requests: list[Request], settings: GenerationSettings
+    ) -> list[Response]:
+        budget = self.max_length - settings.max_tokens
+        if settings.max_tokens < 1 or budget < 1:
+            raise UsageError(
+                f"max_tokens={settings.max_tokens} does not fit hf model {self.name!r}, whose "
+                f"context is {self.max_length} tokens; use 1 to {self.max_length - 1}"
+            )
+        encoded = self._encode([self.render(request) for request in requests])
+        prompts = [ids[-budget:] or [self.prefix_id] for ids in encoded]
+        responses = [Response()] * len(requests)
+        for batch in self._batches([len(prompt) for prompt in prompts]):
+            answers = self._generate_batch([prompts[i] for i in batch], settings)
+            for index, answer in zip(batch, answers):
+                responses[index] = answer
+        return responses
+
+    def _generate_batch(
+        self, prompts: list[list[int]], settings: GenerationSettings
+    ) -> list[Response]:
+        started = time.perf_counter()
+        input_ids, attention_mask = _pad(prompts, self.pad_id, left=True)
+        width = input_ids.shape[1]
+        watch = StopWatch(self.tokenizer, settings.stop, self.eos_ids, width)
+        cache = self._decoding_cache(prompts, width + settings.max_tokens)
+        with torch.inference_mode(), seeded(None if settings.greedy else settings.seed, self.device):
+            output = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                generation_config=self._generation_config(settings),
+                stopping_criteria=StoppingCriteriaList([watch]),
+                **({"cache": cache} if cache is not None else {}),
+            )
+        latency = (time.perf_counter() - started) / len(prompts)
+        responses = []
+        for row, prompt in enumerate(prompts):
+            kept = watch.finished_at.get(row, output.shape[1] - width)
+            text = self.tokenizer.decode(output[row, width : width + kept], skip_special_tokens=True)
+            responses.append(
+                Response(
+                    text=cut_at_stop(text, settings.stop),
+                    input_tokens=len(prompt),
+                    output_tokens=kept,
+                    latency_s=latency,
+                    finish_reason="stop" if row in watch.finished_at else "length",
+                )
+            )
+        return responses
+
+    def _decoding_cache(self, prompts: list[list[int]], capacity: int) -> Any:
+        """Long prompts on CPU prefill one at a time; elsewhere `generate` prefills the batch."""
+        if self.device.type == "cpu" and max(map(len, prompts)) >= PER_ROW_PREFILL_MIN_TOKENS:
+            return prefill_rows(self.model, prompts, capacity)
+        return preallocated_cache(self.model.config, capacity)
+
+    def _generation_config(self, settings: GenerationSettings) -> Any:
+        """The model's own generation config (its EOS ids, say) with our decoding settings on top;
+        top-k is off so that sampling means temperature and top-p only, as in vLLM."""
+        config = copy.deepcopy(self.model.generation_config)
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
+        if not settings.greedy:
+            sampling = {
+                "do_sample": True,
+                "temperature": settings.temperature,
+                "top_p": settings.top_p,
+            }
+        config.update(
+            max_new_tokens=settings.max_tokens,
+            pad_token_id=self.pad_id,
+            eos_token_id=sorted(self.eos_ids),
+            num_beams=1,
+            top_k=None,
+            **sampling,
+        )
+        return config
+
+    def _score_group(self, requests: list[Request]) -> list[Response]:
+        """Sum of log p(continuation tokens | context), as lm-eval's loglikelihood."""
+        encode = lambda text: self._encode([text])[0]  # noqa: E731
+        pairs = []
+        for request in requests:
+            if request.continuation is None:
+                raise UsageError(
+                    f"loglikelihood request for sample {request.sample_id} has no continuation"
+                )
+            context = self.render(request)
+            pairs.append(
+                split_context_continuation(encode, context, request.continuation, self.prefix_id)
+            )
+        sequences = [(context + ending)[-(self.max_length + 1) :] for context, ending in pairs]
+        counts = [min(len(ending), len(seq) - 1) for (_, ending), seq in zip(pairs, sequences)]
+        responses = [Response()] * len(requests)
+        for batch in self._batches([len(seq) for seq in sequences]):
+            started = time.perf_counter()
+            scores = self._score_batch([sequences[i] for i in batch], [counts[i] for i in batch])
+            latency = (time.perf_counter() - started) / len(batch)
+            for index, (logprob, greedy) in zip(batch, scores):
+                responses[index] = Response(
+                    logprob=logprob,
+                    is_greedy=greedy,
+                    input_tokens=len(sequences[index]),
+                    latency_s=latency,
+                )
+        return responses
+
+    def _score_batch(self, sequences: list[list[int]], counts: list[int]) -> list[tuple[float, bool]]:
+        """One right-padded forward pass. Only positions that predict continuation tokens get
+        logits: memory is batch x continuation x vocabulary, not x context."""
+        input_ids, attention_mask = _pad([seq[:-1] for seq in sequences], self.pad_id, left=False)
+        width = input_ids.shape[1]
+        keep = max(width - (len(seq) - 1 - count) for seq, count in zip(sequences, counts))
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                **({"logits_to_keep": keep} if self._keeps_logits else {}),
+            ).logits[:, -keep:]
+            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+        results = []
+        for row, (seq, count) in enumerate(zip(sequences, counts)):
+            start = len(seq) - 1 - count - (width - keep)
+            predicted = logprobs[row, start : start + count]
+            target = torch.tensor(seq[len(seq) - count :], dtype=torch.long)
+            total = predicted.gather(-1, target[:, None]).sum().item()
+            results.append((total, bool((predicted.argmax(-1) == target).all())))
+        return results
+
+
+def render_prompt(tokenizer: Any, request: Request, chat_template: bool | None, model: str) -> str:
+    """A plain prompt as written, or the chat turns through the tokenizer's chat template."""
+    turns = chat_turns(tokenizer, request, chat_template, model)
+    if turns is None:
+        return request.prompt or ""
+    return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+
+
+def chat_turns(
+    tokenizer: Any, request: Request, chat_template: bool | None, model: str
+) -> list[dict] | None:
+    """The request as chat turns, or None for a prompt to be used as written.
+
+    `chat_template`: None templates chat requests only; True also wraps a plain prompt as one
+    user turn (lm-eval's --apply_chat_template); False refuses chat requests.
+    """
+    if request.messages is None and not chat_template:
+        return None
+    if chat_template is False:
+        raise UsageError(
+            f"model {model} was loaded with chat_template=false, so it cannot answer chat "
+            "requests (messages); drop chat_template=false or use a task with plain prompts"
+        )
+    if not getattr(tokenizer, "chat_template", None):
+        raise UsageError(
+            f"model {model} has no chat template, so chat requests (messages) cannot be "
+            "rendered; use a chat/instruct model or a task with plain prompts"
+        )
+    if request.messages is None:
+        return [{"role": "user", "content": request.prompt or ""}]
+    return [{"role": message.role, "content": message.content} for message in request.messages]
+
+
+def split_context_continuation(
+    encode: Callable[[str], list[int]], context: str, continuation: str, prefix_id: int
+) -> tuple[list[int], list[int]]:
+    """lm-eval's `_encode_pair`, so loglikelihoods match its numbers.
+
+    Trailing whitespace moves from the context to the continuation ("Answer:" + " Paris" is how
+    BPE models saw it in training), and the continuation's tokens are the tail of the whole
+    string's tokens, so a merge across the boundary is scored as part of the continuation.
+    """
+    if not context:
+        return [prefix_id], encode(continuation)
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    context_ids = encode(context)
+    return context_ids, encode(context + continuation)[len(context_ids) :]
+
+
+def checkpoint_identity(name: str, revision: str | None, cache_dir: str | None = None) -> dict:
+    """What the weights are: a digest of a local directory, or the hub commit they came from."""
+    path = Path(name)
+    if path.is_dir():
+        return {"local": _directory_digest(path)}
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(name, "config.json", cache_dir=cache_dir, revision=revision)
+    return {"hub": name, "commit": Path(found).parent.name if isinstance(found, str) else revision}
+
+
+def identity_digest(data: dict) -> str:
+    """A stable hash of a fingerprint's ingredients."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _directory_digest(path: Path) -> str:
+    """Settings files by content, weight files by name, size and mtime: hashing gigabytes of
+    weights at every start would cost more than most evaluations."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        relative = file.relative_to(path).as_posix()
+        if relative.startswith(".") or "/." in relative:
+            continue
+        if file.suffix in WEIGHT_SUFFIXES:
+            stat = file.stat()
+            digest.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        elif file.suffix in SETTINGS_SUFFIXES:
+            digest.update(f"{relative}:{hashlib.sha256(file.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _load_pretrained(name: str, device: torch.device, **kwargs: Any) -> tuple[Any, Any]:
+    """Tokenizer and model; anything that cannot be loaded is the user's to fix."""
+    common = {key: kwargs[key] for key in ("revision", "trust_remote_code", "cache_dir")}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, **common)
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as error:
+        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise UsageError(
+            f"cannot load hf model {name!r}: {reason}. Pass an existing checkpoint directory, or a "
+            "hub id already in the local cache (with HF_HUB_OFFLINE=1 nothing is downloaded); "
+            "check revision= and trust_remote_code="
+        ) from error
+    model = model.to(device).eval()
+    plain_sdpa = kwargs["attn_implementation"] is None and model.config._attn_implementation == "sdpa"
+    if device.type == "cpu" and plain_sdpa:
+        model.set_attn_implementation(CPU_ATTENTION)
+    return tokenizer, model
+
+
+def _eos_ids(model: Any, tokenizer: Any, name: str) -> set[int]:
+    """The generation config's EOS ids plus the tokenizer's, as lm-eval also stops at the latter."""
+    configured = model.generation_config.eos_token_id
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    ids.discard(None)
+    if not ids:
+        raise UsageError(f"hf model {name!r} defines no EOS token; give its tokenizer an eos_token")
+    return ids
+
+
+def _pad(rows: list[list[int]], pad_id: int, *, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask; left padding for generation, right for scoring."""
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        input_ids[index, span] = torch.tensor(row, dtype=torch.long)
+        attention_mask[index, span] = 1
+    return input_ids, attention_mask
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as error:
+        raise UsageError(f"bad device {device!r} for hf: use auto, cpu, cuda or cuda:N") from error
+
+
+def _resolve_dtype(dtype: str) -> torch.dtype | str:
+    if dtype == "auto":
+        return "auto"
+    if dtype not in DTYPES:
+        raise UsageError(f"bad dtype {dtype!r} for hf: use auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _context_length(config: Any, tokenizer: Any) -> int:
+    """lm-eval's order of precedence, so prompts are truncated where lm-eval truncates them."""
+    for attribute in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if isinstance(getattr(config, attribute, None), int):
+            return getattr(config, attribute)
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and limit < 10**9 else 2048
