@@ -44,7 +44,8 @@ def build_model(folder: Path) -> Path:
     from harness.testing.tiny import build_tiny_causal_lm
 
     questions = [json.loads(line)["question"] for line in (DATA / "train.jsonl").read_text().splitlines()]
-    return build_tiny_causal_lm(folder / "tiny-model", questions)
+    # chat_template=False: byte-identical to the model of shared/reference/lmeval-baseline.md
+    return build_tiny_causal_lm(folder / "tiny-model", questions, chat_template=False)
 
 
 def run_lmeval(work: Path, model: Path, limit: int, batch_size: int, env: dict[str, str]) -> float:

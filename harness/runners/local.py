@@ -9,7 +9,7 @@ chunk in flight, and a restart asks the model only for what neither holds.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from harness.models.base import Model
@@ -51,7 +51,6 @@ class RunStats:
     cached_requests: int = 0
     resumed_records: int = 0
     errors: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def _record(task: Task, sample: Sample, request: Request, response: Response, cached: bool) -> SampleRecord:
