@@ -24,6 +24,7 @@ from harness.scoring.aggregate import aggregate
 from harness.store.cache import ResponseCache, default_cache_dir
 from harness.store.run_dir import RunDir
 from harness.tasks.catalog import load_task
+from harness.tasks.spec import TaskSpec
 from harness.tasks.task import Task, apply_task_args
 
 HARNESS_VERSION = "0.1.0"
@@ -65,6 +66,32 @@ def _resolve_data(data: Path | str | None, spec_directory: Path, sample_data: bo
     return Path(data).resolve() if data is not None else None
 
 
+def _initial_manifest(spec: TaskSpec, settings: dict[str, Any], model_label: str, fingerprint: str) -> dict[str, Any]:
+    """Everything that identifies the run; `run_key` hashes what must match to resume it.
+
+    `limit` stays out of the key so a larger `--limit` extends an existing run directory.
+    """
+    task_info = {"name": spec.name, "version": spec.version, "variant": spec.variant, "content_hash": spec.content_hash()}
+    key_source = {k: v for k, v in settings.items() if k != "limit"}
+    run_key = hashlib.sha256(json.dumps([task_info, fingerprint, key_source], sort_keys=True).encode()).hexdigest()
+    return {
+        "task": task_info, "model": {"spec": model_label, "fingerprint": fingerprint},
+        "harness_version": HARNESS_VERSION, "git_commit": _git_commit(),
+        "seeds": {"run": settings["seed"], "fewshot": spec.fewshot.seed if spec.fewshot else None},
+        "settings": settings, "started_at": _now(), "run_key": run_key,
+    }
+
+
+def _run_accounting(stats: RunStats, wall: float) -> dict[str, Any]:
+    """Where the time went and where the answers came from, for the manifest."""
+    return {
+        "timings": {"wall_s": wall, "model_s": stats.model_s, "harness_s": wall - stats.model_s,
+                    "harness_share": (wall - stats.model_s) / wall if wall else 0.0},
+        "counts": {"model_requests": stats.model_requests, "cached_requests": stats.cached_requests,
+                   "resumed_records": stats.resumed_records, "errors": stats.errors},
+    }
+
+
 def evaluate(
     task: str,
     model: str | Model,
@@ -96,20 +123,12 @@ def evaluate(
     plan = [(sample, request) for sample, examples in samples for request in task_obj.requests(sample, examples, seed)]
     model_obj = load_model(model_spec) if model_spec is not None else model
     model_label = str(model_spec) if model_spec is not None else model_obj.name
-    fingerprint = model_obj.fingerprint()
 
     run_path = Path(run_dir) if run_dir else _default_run_dir(Path(runs_root), spec.name, model_label)
     settings = {"limit": limit, "seed": seed, "repeats": spec.repeats, "format": spec.format,
                 "generation": asdict(spec.generation), "task_args": args, "data": str(data_path) if data_path else None}
-    task_info = {"name": spec.name, "version": spec.version, "variant": spec.variant, "content_hash": spec.content_hash()}
-    key_source = {k: v for k, v in settings.items() if k != "limit"}
-    run_key = hashlib.sha256(json.dumps([task_info, fingerprint, key_source], sort_keys=True).encode()).hexdigest()
-    manifest: dict[str, Any] = {
-        "task": task_info, "model": {"spec": model_label, "fingerprint": fingerprint},
-        "harness_version": HARNESS_VERSION, "git_commit": _git_commit(), "seeds": {"run": seed,
-        "fewshot": spec.fewshot.seed if spec.fewshot else None}, "settings": settings, "started_at": _now(),
-        "run_key": run_key,
-    }
+    manifest = _initial_manifest(spec, settings, model_label, model_obj.fingerprint())
+    run_key = manifest["run_key"]
     store = RunDir(run_path)
     done = store.open(run_key, manifest)
     cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()) if use_cache else None
@@ -121,12 +140,7 @@ def evaluate(
             cache.close()
     metrics = aggregate(spec.name, spec.metric_labels(), records, seed=seed)
     wall = time.perf_counter() - started
-    manifest.update(
-        started_at=store.started_at, finished_at=_now(), n_records=len(records),
-        timings={"wall_s": wall, "model_s": runner.stats.model_s, "harness_s": wall - runner.stats.model_s,
-                 "harness_share": (wall - runner.stats.model_s) / wall if wall else 0.0},
-        counts={"model_requests": runner.stats.model_requests, "cached_requests": runner.stats.cached_requests,
-                "resumed_records": runner.stats.resumed_records, "errors": runner.stats.errors},
-    )
+    manifest.update(started_at=store.started_at, finished_at=_now(), n_records=len(records),
+                    **_run_accounting(runner.stats, wall))
     store.finish(records, metrics, manifest)
     return RunResult(run_path, metrics, manifest, runner.stats)

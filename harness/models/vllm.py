@@ -13,13 +13,8 @@ import time
 from typing import Any, Sequence
 
 from harness.errors import UsageError
-from harness.models.hf import (
-    chat_turns,
-    checkpoint_identity,
-    identity_digest,
-    render_prompt,
-    split_context_continuation,
-)
+from harness.models.checkpoints import checkpoint_identity, identity_digest
+from harness.models.hf import chat_turns, render_prompt, split_context_continuation
 from harness.types import GenerationSettings, Request, Response
 
 # Engine arguments that change what the model outputs, hence part of the fingerprint.

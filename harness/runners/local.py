@@ -91,13 +91,14 @@ class LocalRunner:
                        done: dict[tuple[str, int], SampleRecord]) -> list[tuple[Sample, Request]]:
         if self.cache is None or not pending:
             return pending
-        hits = self.cache.get_many(self.model.fingerprint(), [request.content_hash() for _, request in pending])
-        answered = [(s, r, hits[r.content_hash()]) for s, r in pending if r.content_hash() in hits]
+        keyed = [(sample, request, request.content_hash()) for sample, request in pending]
+        hits = self.cache.get_many(self.model.fingerprint(), [key for _, _, key in keyed])
+        answered = [(s, r, hits[key]) for s, r, key in keyed if key in hits]
         for start in range(0, len(answered), SCORE_CHUNK):
             chunk = answered[start:start + SCORE_CHUNK]
             self._keep([_record(self.task, s, r, response, cached=True) for s, r, response in chunk], done)
         self.stats.cached_requests = len(answered)
-        return [(s, r) for s, r in pending if r.content_hash() not in hits]
+        return [(s, r) for s, r, key in keyed if key not in hits]
 
     def _generate(self, pending: list[tuple[Sample, Request]], done: dict[tuple[str, int], SampleRecord]) -> None:
         ordered = sorted(pending, key=lambda pair: len(pair[1].prompt_text()), reverse=True)

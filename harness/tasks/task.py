@@ -47,7 +47,7 @@ def _load_hooks(directory: Path) -> dict[str, Callable[..., Any]]:
 
 def apply_task_args(spec: TaskSpec, args: Mapping[str, Any]) -> tuple[TaskSpec, dict[str, Any]]:
     """Apply built-in overrides; return the spec and the task's own args (with defaults)."""
-    unknown = set(args) - set(BUILTIN_ARGS) - set(spec.args) - {"variant"}
+    unknown = set(args) - set(BUILTIN_ARGS) - set(spec.args)
     if unknown:
         known = ", ".join(sorted(set(BUILTIN_ARGS) | set(spec.args)))
         raise UsageError(f"unknown task arg(s) {', '.join(sorted(unknown))} for task {spec.name!r}; known: {known}")
