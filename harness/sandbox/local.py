@@ -1,0 +1,163 @@
+"""The local backend: bubblewrap over per-suite Debian trees, programs run in parallel.
+
+A batch is de-duplicated and looked up in the execution cache first. In `fast` mode, languages
+with a warm batch compiler (javac, scalac, tsc kept in one process) compile their programs in
+one sandbox per chunk; a program the batch compiler did not report on is compiled the plain
+way, so the batch path can only save time, never change a verdict. Every program then gets its
+own sandbox for its run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from harness.sandbox import cgroups
+from harness.sandbox.batch_compile import submit_batch_compiles
+from harness.sandbox.cache import ExecutionCache, execution_key
+from harness.sandbox.languages import LanguageSpec, languages
+from harness.sandbox.process import Mounts, run_step
+from harness.sandbox.rootfs import overlay_path, rootfs_path, toolchain_id
+from harness.sandbox.types import Execution, Limits, Program
+from harness.sandbox.verdict import compile_verdict, run_verdict
+
+MODES = ("fast", "plain")
+
+
+@dataclass
+class Job:
+    """One unique program to execute, with its private folders."""
+
+    spec: LanguageSpec
+    program: Program
+    folder: Path
+    compiled: Execution | None = None  # set by the batch compiler: a compile failure verdict
+    precompiled: bool = False
+
+    @property
+    def box(self) -> Path:
+        return self.folder / "box"
+
+
+class LocalSandbox:
+    """Runs programs under bubblewrap; see the module docstring for the batching rules."""
+
+    name = "local"
+
+    def __init__(self, mode: str = "fast", workers: int | None = None, cache: ExecutionCache | None = None,
+                 sandboxes_dir: Path | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: use one of {MODES}")
+        self.mode = mode
+        self.workers = workers or os.cpu_count() or 1
+        self.cache = cache
+        self.specs = languages(sandboxes_dir)
+        self.cgroups_unavailable = cgroups.available()
+
+    def unavailable(self, key: str) -> str | None:
+        """Why programs in `key` cannot run here, or None."""
+        if key not in self.specs:
+            return f"unknown language {key!r} (no sandboxes/{key}/language.toml)"
+        if shutil.which("bwrap") is None:
+            return "bubblewrap is not installed (apt-get install bubblewrap)"
+        spec, all_specs = self.specs[key], list(self.specs.values())
+        rootfs, overlay = rootfs_path(spec, all_specs), overlay_path(spec, all_specs)
+        if not (rootfs / ".complete").exists() or not (overlay / ".complete").exists():
+            return f"the {spec.suite} toolchain tree for {key} is not built; run `harness sandbox build --language {key}`"
+        missing = [tool for tool in spec.toolchain if not (rootfs / tool.lstrip("/")).exists()]
+        if missing:
+            return f"toolchain missing in the {spec.suite} tree: {', '.join(missing)}"
+        return None
+
+    def mounts(self, spec: LanguageSpec, work: Path) -> Mounts:
+        all_specs = list(self.specs.values())
+        return Mounts(rootfs_path(spec, all_specs), overlay_path(spec, all_specs), spec.key, work)
+
+    def run(self, programs: Sequence[Program], limits: Limits | None = None,
+            progress: Callable[[int], None] | None = None) -> list[Execution]:
+        limits = limits or Limits()
+        keys = [self._key(program, limits) for program in programs]
+        results: dict[str, Execution] = {}
+        pending: dict[str, Program] = {}
+        for program, key in zip(programs, keys):
+            reason = self.unavailable(program.language)
+            if reason:
+                results[key] = Execution("sandbox_error", None, 0.0, reason=reason)
+            elif key not in pending:
+                pending[key] = program
+        if self.cache is not None and pending:
+            results.update(self.cache.get_many(list(pending)))
+        todo = {key: program for key, program in pending.items() if key not in results}
+        if progress is not None:
+            progress(len(programs) - len(todo))
+        fresh = self._execute(todo, limits, progress)
+        if self.cache is not None:
+            self.cache.put_many(fresh)
+        results.update(fresh)
+        return [results[key] for key in keys]
+
+    def _key(self, program: Program, limits: Limits) -> str:
+        spec = self.specs.get(program.language)
+        toolchain = toolchain_id(spec, list(self.specs.values())) if spec else program.language
+        return execution_key(toolchain, self.mode, limits.key(), program.source_hash())
+
+    def _execute(self, todo: dict[str, Program], limits: Limits,
+                 progress: Callable[[int], None] | None) -> dict[str, Execution]:
+        if not todo:
+            return {}
+        scratch = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
+        try:
+            jobs = {key: self._prepare(scratch / str(index), program) for index, (key, program) in enumerate(todo.items())}
+            with ThreadPoolExecutor(self.workers) as pool:
+                waits = submit_batch_compiles(self, list(jobs.values()), scratch, limits, pool) if self.mode == "fast" else {}
+                futures = {key: pool.submit(self._execute_one, job, limits, waits.get(id(job)))
+                           for key, job in jobs.items()}
+                results = {}
+                for key, future in futures.items():
+                    results[key] = future.result()
+                    if progress is not None:
+                        progress(1)
+            return results
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _prepare(self, folder: Path, program: Program) -> Job:
+        job = Job(self.specs[program.language], program, folder)
+        job.box.mkdir(parents=True)
+        (job.box / job.spec.source_file).write_text(program.source, encoding="utf-8")
+        return job
+
+    def _execute_one(self, job: Job, limits: Limits, batch: Future[None] | None) -> Execution:
+        try:
+            if batch is not None:
+                batch.result()
+            return self._compile_and_run(job, limits)
+        finally:
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _compile_and_run(self, job: Job, limits: Limits) -> Execution:
+        if job.compiled is not None:
+            return job.compiled
+        compile_step, run_step_spec = job.spec.commands(self.mode)
+        mounts = self.mounts(job.spec, job.box)
+        use_cgroups = self.cgroups_unavailable is None
+        compile_s = 0.0
+        if compile_step is not None and not job.precompiled:
+            result = run_step(mounts, job.spec.env, compile_step.command, compile_step.timeout_s, limits,
+                              job.folder, use_cgroups)
+            failure = compile_verdict(result)
+            if failure is not None:
+                return failure
+            compile_s = result.duration_s
+        timeout = limits.timeout_s or run_step_spec.timeout_s
+        result = run_step(mounts, job.spec.env, run_step_spec.command, timeout, limits, job.folder, use_cgroups)
+        return run_verdict(job.spec.passing, result, compile_s)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()

@@ -1,0 +1,112 @@
+"""Running one command in a bubblewrap sandbox, with limits, and reporting what happened.
+
+Isolation: every namespace unshared (no network), the toolchain tree mounted read-only as `/`,
+a fresh writable work folder at /box, a private /tmp, uid `nobody`. Limits: cgroup memory and
+pids where available (else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user), RLIMIT_FSIZE on
+everything written (stdout and stderr go to files, so a flood of output meets the same cap),
+a wall-clock timeout after which the whole sandbox is killed. Nothing outlives the step:
+bubblewrap's pid namespace dies with it, and the cgroup is emptied before it is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from harness.sandbox import cgroups
+from harness.sandbox.rootfs import OVERLAY_MOUNT, WORK_MOUNT
+from harness.sandbox.types import Limits
+
+KEPT_OUTPUT_BYTES = 2048  # the official MultiPL-E executor keeps 2 KB; pass rules see the same
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SIGXFSZ_EXIT = 128 + signal.SIGXFSZ
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """What a step sees: the suite's tree as `/`, the language overlay, the work folder."""
+
+    rootfs: Path
+    overlay: Path
+    language: str
+    work: Path
+
+
+@dataclass(frozen=True)
+class StepResult:
+    exit_code: int | None
+    duration_s: float
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    out_of_memory: bool = False
+    output_limited: bool = False
+    sandbox_failure: str = ""
+
+
+def bwrap_argv(mounts: Mounts, env: Mapping[str, str], command: str) -> list[str]:
+    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "--ro-bind", str(mounts.rootfs), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--tmpfs", OVERLAY_MOUNT, "--ro-bind", str(mounts.overlay), f"{OVERLAY_MOUNT}/{mounts.language}",
+            "--bind", str(mounts.work), WORK_MOUNT, "--chdir", WORK_MOUNT,
+            "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv",
+            "--setenv", "PATH", f"{OVERLAY_MOUNT}/{mounts.language}/bin:{BASE_PATH}",
+            "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", "/tmp"]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    return argv + ["--", "/bin/sh", "-c", command]
+
+
+def _read_head(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return handle.read(KEPT_OUTPUT_BYTES).decode("utf-8", errors="replace")
+
+
+def _launcher(limits: Limits, cgroup: cgroups.ProgramCgroup | None) -> list[str]:
+    """prlimit (and, without cgroups, an unprivileged uid so RLIMIT_NPROC holds) before bwrap."""
+    rlimits = [f"--fsize={limits.output_bytes}", "--nofile=1024", "--core=0"]
+    if cgroup is not None:
+        memory_procs, pids_procs = cgroup.procs_files
+        join = f'echo $$ > "{memory_procs}" && echo $$ > "{pids_procs}" && exec "$@"'
+        return ["/bin/sh", "-c", join, "sh", "prlimit", *rlimits, "--"]
+    rlimits += [f"--as={limits.memory_mb << 20}", f"--nproc={limits.pids}"]
+    if os.geteuid() == 0:
+        return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "prlimit", *rlimits, "--"]
+    return ["prlimit", *rlimits, "--"]
+
+
+def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: float, limits: Limits,
+             outputs: Path, use_cgroups: bool, stdin: Path | None = None) -> StepResult:
+    """Run `command` (a shell line) in the sandbox; `outputs` is a host folder for stdout/stderr."""
+    cgroup = cgroups.ProgramCgroup(limits.memory_mb << 20, limits.pids) if use_cgroups else None
+    stdout_path, stderr_path = outputs / "stdout", outputs / "stderr"
+    argv = _launcher(limits, cgroup) + bwrap_argv(mounts, env, command)
+    started = time.perf_counter()
+    timed_out = False
+    try:
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err, \
+                open(stdin or os.devnull, "rb") as source:
+            process = subprocess.Popen(argv, stdin=source, stdout=out, stderr=err, start_new_session=True)
+            try:
+                exit_code: int | None = process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(process.pid, signal.SIGKILL)
+                exit_code = None
+                process.wait()
+        duration = time.perf_counter() - started
+        out_of_memory = cgroup.oom_killed() if cgroup is not None else False
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+    stdout, stderr = _read_head(stdout_path), _read_head(stderr_path)
+    limited = exit_code in (SIGXFSZ_EXIT, -signal.SIGXFSZ) or any(
+        path.stat().st_size >= limits.output_bytes for path in (stdout_path, stderr_path))
+    failure = stderr.strip() if exit_code == 1 and stderr.startswith("bwrap: ") else ""
+    return StepResult(exit_code, duration, stdout, stderr, timed_out, out_of_memory, limited, failure)

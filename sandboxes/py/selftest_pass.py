@@ -1,0 +1,4 @@
+def f(s):
+    return s[::-1]
+
+assert f("abc") == "cba"
