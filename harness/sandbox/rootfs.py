@@ -117,11 +117,16 @@ def build_overlay(spec: LanguageSpec, rootfs: Path, overlay: Path, log: Callable
     return overlay
 
 
-def build_all(specs: Sequence[LanguageSpec], log: Callable[[str], None]) -> dict[str, Path]:
-    """Build every suite's tree and every language's overlay; returns overlay paths by language."""
+def build_all(specs: Sequence[LanguageSpec], log: Callable[[str], None],
+              selected: Sequence[str] | None = None) -> dict[str, Path]:
+    """Build the trees and overlays of the `selected` languages (default all); returns overlays by key.
+
+    Tree identities come from all `specs`, so building one language reuses the suite's tree.
+    """
+    chosen = [spec for spec in specs if selected is None or spec.key in selected]
     overlays = {}
-    for suite in sorted({spec.suite for spec in specs}):
+    for suite in sorted({spec.suite for spec in chosen}):
         rootfs = build_rootfs(suite, suite_packages(specs, suite), log)
-        for spec in (s for s in specs if s.suite == suite):
+        for spec in (s for s in chosen if s.suite == suite):
             overlays[spec.key] = build_overlay(spec, rootfs, overlay_path(spec, specs), log)
     return overlays

@@ -153,13 +153,13 @@ def guard_violation(answer: str, language: str, subtask: str) -> str | None:
     Without it, an output answer that repeats the test's call passes (`f(x) == f(x)`), and an
     input answer that is the expected value passes (`expected == expected`). This mirrors the
     original CRUXEval's filters in each language's call syntax. It is a heuristic, not a parser:
-    string literals are skipped, so a call interpolated into a string is not seen (except in sh,
-    where "$(candidate ...)" is the natural copy and double quotes are not skipped).
+    string literals are skipped, so a call interpolated into a string is not seen, except in sh,
+    whose output answers are strings and where "$(candidate ...)" runs inside double quotes.
     """
     code = _outside_strings(answer, language)
     call = _call_pattern(language)
     if subtask == "output":
-        found = call.search(code)
+        found = call.search(answer if language == "sh" else code)
         return f"output answer calls the function under test: {found.group(0)!r}" if found else None
     found = call.match(code)
     if found is None or _closing_paren(code, found.start("open")) != len(code) - 1:
@@ -169,7 +169,7 @@ def guard_violation(answer: str, language: str, subtask: str) -> str | None:
 
 def _outside_strings(text: str, language: str) -> str:
     """`text` with every string literal emptied, so brackets and names inside them do not count."""
-    quotes = {"rkt": '"', "sh": "'", "go": "\"'`", "js": "\"'`", "ts": "\"'`"}.get(language, "\"'")
+    quotes = {"rkt": '"', "go": "\"'`", "js": "\"'`", "ts": "\"'`"}.get(language, "\"'")
     kept, index = [], 0
     while index < len(text):
         char = text[index]
@@ -177,7 +177,7 @@ def _outside_strings(text: str, language: str) -> str:
             index += 3
             continue
         if char in quotes:
-            raw = language == "sh" or (language == "go" and char == "`")
+            raw = (language, char) in (("sh", "'"), ("go", "`"))
             index = _string_end(text, index, raw)
             kept.append(char * 2)
         else:
