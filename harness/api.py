@@ -15,10 +15,11 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import UsageError
 from harness.models.base import Model, check_model_spec, load_model, parse_key_values
+from harness.sandbox.types import Sandbox
 from harness.runners.local import LocalRunner, Progress, RunStats
 from harness.scoring.aggregate import aggregate
 from harness.store.cache import ResponseCache, default_cache_dir
@@ -28,6 +29,7 @@ from harness.tasks.spec import TaskSpec
 from harness.tasks.task import Task, apply_task_args
 
 HARNESS_VERSION = "0.1.0"
+SANDBOX_BACKENDS = ("local", "docker")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,20 @@ def _run_accounting(stats: RunStats, wall: float) -> dict[str, Any]:
     }
 
 
+def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], Sandbox]:
+    """A deferred sandbox: tasks that execute nothing never import or start one."""
+    if backend not in SANDBOX_BACKENDS:
+        raise UsageError(f"--sandbox {backend!r}: use one of {', '.join(SANDBOX_BACKENDS)}")
+
+    def create() -> Sandbox:
+        from harness.sandbox import open_sandbox
+        from harness.sandbox.cache import ExecutionCache
+
+        return open_sandbox(backend, cache=ExecutionCache(Path(cache_dir) if cache_dir else default_cache_dir()))
+
+    return create
+
+
 def evaluate(
     task: str,
     model: str | Model,
@@ -108,6 +124,7 @@ def evaluate(
     use_cache: bool = True,
     cache_dir: Path | str | None = None,
     progress: Progress | None = None,
+    sandbox: str = "local",
 ) -> RunResult:
     """Evaluate `model` on `task`; resumes `run_dir` if it holds the same run."""
     started = time.perf_counter()
@@ -118,14 +135,14 @@ def evaluate(
     spec = load_task(task, [Path(d) for d in tasks_dirs], args.get("variant"))
     spec, own_args = apply_task_args(spec, args)
     data_path = _resolve_data(data, spec.directory, sample_data)
-    task_obj = Task(spec, own_args, data_path)
+    task_obj = Task(spec, own_args, data_path, sandbox_factory=sandbox_factory(sandbox, cache_dir))
     samples = task_obj.samples(limit)
     plan = [(sample, request) for sample, examples in samples for request in task_obj.requests(sample, examples, seed)]
     model_obj = load_model(model_spec) if model_spec is not None else model
     model_label = str(model_spec) if model_spec is not None else model_obj.name
 
     run_path = Path(run_dir) if run_dir else _default_run_dir(Path(runs_root), spec.name, model_label)
-    settings = {"limit": limit, "seed": seed, "repeats": spec.repeats, "format": spec.format,
+    settings = {"limit": limit, "seed": seed, "sandbox": sandbox, "repeats": spec.repeats, "format": spec.format,
                 "generation": asdict(spec.generation), "task_args": args, "data": str(data_path) if data_path else None}
     manifest = _initial_manifest(spec, settings, model_label, model_obj.fingerprint())
     run_key = manifest["run_key"]
@@ -136,9 +153,12 @@ def evaluate(
     try:
         records = runner.run(plan, done)
     finally:
+        task_obj.close()
         if cache is not None:
             cache.close()
-    metrics = aggregate(spec.name, spec.metric_labels(), records, seed=seed)
+    metrics = aggregate(spec.name, spec.metric_labels(), records, seed=seed, repeats=spec.repeats)
+    if task_obj.aggregate_hook is not None:
+        metrics["summary"] = task_obj.aggregate_hook(records, metrics, seed)
     wall = time.perf_counter() - started
     manifest.update(started_at=store.started_at, finished_at=_now(), n_records=len(records),
                     **_run_accounting(runner.stats, wall))

@@ -40,17 +40,26 @@ def run(
     tasks_dir: list[Path] = typer.Option([], "--tasks-dir", help="Extra folder of task folders; repeatable."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and bootstrap intervals."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Response cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Response and execution cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
+    languages: Optional[str] = typer.Option(None, "--languages", help="Comma-separated languages (subsets) to run, e.g. cpp,java."),
+    sandbox: str = typer.Option("local", "--sandbox", help="Where code answers run: local (bubblewrap) or docker."),
 ) -> None:
     """Evaluate a model on a task; resumes an interrupted run given the same --run-dir."""
     from harness.api import evaluate
+    from harness.models.base import parse_key_values
     from harness.report.console import RichProgress, print_metrics
 
-    result: RunResult = _guarded(lambda: evaluate(
-        task, model, model_args=model_args, task_args=task_args, data=data, sample_data=sample,
-        limit=limit, run_dir=run_dir, tasks_dirs=tasks_dir, seed=seed, use_cache=not no_cache,
-        cache_dir=cache_dir, progress=RichProgress(f"{task} × {model}"),
-    ))
+    def start() -> RunResult:
+        args = parse_key_values(task_args or "", "task argument")
+        if languages:
+            args["subsets"] = languages
+        return evaluate(
+            task, model, model_args=model_args, task_args=args, data=data, sample_data=sample,
+            limit=limit, run_dir=run_dir, tasks_dirs=tasks_dir, seed=seed, use_cache=not no_cache,
+            cache_dir=cache_dir, progress=RichProgress(f"{task} × {model}"), sandbox=sandbox,
+        )
+
+    result = _guarded(start)
     print_metrics(result.metrics, title=f"{task} × {model}")
     counts = result.manifest["counts"]
     timings = result.manifest["timings"]
@@ -85,6 +94,53 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory written by `h
 
     metrics, manifest = _guarded(load)
     print_metrics(metrics, title=f"{metrics['task']} × {manifest['model']['spec']}")
+
+
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run programs in the language sandboxes; check and build them.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("exec")
+def sandbox_exec(
+    file: Path = typer.Argument(..., help="Source file to run."),
+    language: str = typer.Option(..., "--language", "-l", help="Language key (a folder under sandboxes/), e.g. py, cpp."),
+    backend: str = typer.Option("local", "--backend", help="local (bubblewrap) or docker."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Run timeout in seconds (default: the language's)."),
+    mode: str = typer.Option("fast", "--mode", help="fast (amortised compilers) or plain (the official commands)."),
+) -> None:
+    """Run one program; print a JSON object with status, exit_code, duration_s, stdout, stderr."""
+    import json
+
+    from harness.sandbox.commands import execute_file
+
+    execution = _guarded(lambda: execute_file(language, file, backend, timeout, mode))
+    typer.echo(json.dumps(execution.as_dict(), ensure_ascii=False))
+
+
+@sandbox_app.command("check")
+def sandbox_check(
+    backend: str = typer.Option("local", "--backend", help="local (bubblewrap) or docker."),
+    language: list[str] = typer.Option([], "--language", "-l", help="Only these languages; repeatable."),
+) -> None:
+    """Run every language's self-test and print what is available, with toolchain versions."""
+    from harness.report.console import print_sandbox_checks
+    from harness.sandbox.commands import check_languages
+
+    checks = _guarded(lambda: check_languages(backend, language or None))
+    print_sandbox_checks(checks)
+    if not all(check.available for check in checks):
+        raise typer.Exit(code=1)
+
+
+@sandbox_app.command("build")
+def sandbox_build(
+    backend: str = typer.Option("local", "--backend", help="local builds the trees; docker also builds images."),
+    language: list[str] = typer.Option([], "--language", "-l", help="Only these languages; repeatable."),
+) -> None:
+    """Build the Debian toolchain trees (mmdebstrap), language overlays and, for docker, images."""
+    from harness.sandbox.commands import build
+
+    _guarded(lambda: build(backend, language or None, lambda line: typer.echo(line, err=True)))
 
 
 def main() -> None:

@@ -135,3 +135,4 @@ class SampleRecord:
     output_tokens: int | None
     cached: bool
     error: str | None = None
+    execution: Mapping[str, str] = field(default_factory=dict)  # label -> sandbox status (and `label.reason`)

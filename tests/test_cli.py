@@ -50,7 +50,7 @@ def test_run_then_show_prints_metrics(tmp_path: Path) -> None:
     result = harness("run", "--task", "gsm8k:cot", "--model", "oracle", "--sample", "--run-dir", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["metrics"]["exact_match[strict-match]"] == {"value": 1.0, "n": 10, "ci_low": 1.0, "ci_high": 1.0, "unscored": 0}
+    assert metrics["metrics"]["exact_match[strict-match]"] == {"value": 1.0, "n": 10, "ci_low": 1.0, "ci_high": 1.0, "unscored": 0, "complete": True}
     shown = harness("show", "out", cwd=tmp_path)
     assert shown.returncode == 0 and "exact_match[flexible-extract]" in shown.stdout and "100.00" in shown.stdout
 

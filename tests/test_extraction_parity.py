@@ -48,5 +48,5 @@ def test_unfinished_thinking_block_yields_no_answer() -> None:
 def test_errored_response_is_unscored_not_zero() -> None:
     task = Task(load_task("gsm8k"), {}, None)
     sample = Sample(id="0", subset="main", index=0, data={}, target="4")
-    _, scores = task.score(sample, Response(error="replay miss"))
-    assert all(value != value for value in scores.values())  # NaN marks unscored
+    [scored] = task.score_many([(sample, Response(error="replay miss"))])
+    assert scored.scores and all(value != value for value in scored.scores.values())  # NaN marks unscored

@@ -78,3 +78,14 @@ def print_tasks(specs: Sequence[TaskSpec]) -> None:
     for spec in specs:
         table.add_row(spec.name, spec.version, ", ".join(spec.variants) or "-", spec.description)
     STDOUT.print(table)
+
+
+def print_sandbox_checks(checks: Sequence[Any]) -> None:
+    """The `harness sandbox check` table: one row per language."""
+    table = Table(title="sandbox languages")
+    for column in ("language", "name", "suite", "version", "self-test"):
+        table.add_column(column)
+    for check in checks:
+        mark = "[green]ok[/green]" if check.available else f"[red]{check.detail}[/red]"
+        table.add_row(check.key, check.name, check.suite, check.version, mark)
+    Console().print(table)

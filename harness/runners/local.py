@@ -53,14 +53,17 @@ class RunStats:
     errors: int = 0
 
 
-def _record(task: Task, sample: Sample, request: Request, response: Response, cached: bool) -> SampleRecord:
-    extracted, scores = task.score(sample, response)
-    return SampleRecord(
-        id=sample.id, subset=sample.subset, attempt=request.attempt, prompt=request.prompt_text(),
-        response=response.text, target=sample.target, extracted=extracted, scores=scores,
-        latency_s=response.latency_s, input_tokens=response.input_tokens,
-        output_tokens=response.output_tokens, cached=cached, error=response.error,
-    )
+def _records(task: Task, chunk: Sequence[tuple[Sample, Request, Response]], cached: bool) -> list[SampleRecord]:
+    scored = task.score_many([(sample, response) for sample, _, response in chunk])
+    return [
+        SampleRecord(
+            id=sample.id, subset=sample.subset, attempt=request.attempt, prompt=request.prompt_text(),
+            response=response.text, target=sample.target, extracted=result.extracted, scores=result.scores,
+            latency_s=response.latency_s, input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens, cached=cached, error=response.error, execution=result.execution,
+        )
+        for (sample, request, response), result in zip(chunk, scored)
+    ]
 
 
 class LocalRunner:
@@ -96,7 +99,7 @@ class LocalRunner:
         answered = [(s, r, hits[key]) for s, r, key in keyed if key in hits]
         for start in range(0, len(answered), SCORE_CHUNK):
             chunk = answered[start:start + SCORE_CHUNK]
-            self._keep([_record(self.task, s, r, response, cached=True) for s, r, response in chunk], done)
+            self._keep(_records(self.task, chunk, cached=True), done)
         self.stats.cached_requests = len(answered)
         return [(s, r) for s, r, key in keyed if key not in hits]
 
@@ -114,7 +117,7 @@ class LocalRunner:
                 raise RuntimeError(f"model {self.model.name} returned {len(responses)} responses for {len(chunk)} requests")
             if self.cache is not None:
                 self.cache.put_many(fingerprint, [(r.content_hash(), resp) for (_, r), resp in zip(chunk, responses)])
-            self._keep([_record(self.task, s, r, resp, cached=False) for (s, r), resp in zip(chunk, responses)], done)
+            self._keep(_records(self.task, [(s, r, resp) for (s, r), resp in zip(chunk, responses)], cached=False), done)
 
     def _keep(self, records: list[SampleRecord], done: dict[tuple[str, int], SampleRecord]) -> None:
         self.run_dir.append(records)

@@ -158,6 +158,19 @@ class LocalSandbox:
         result = run_step(mounts, job.spec.env, run_step_spec.command, timeout, limits, job.folder, use_cgroups)
         return run_verdict(job.spec.passing, result, compile_s)
 
+    def toolchain_version(self, key: str) -> str:
+        """First line of the language's `version_command`, run in its sandbox; '' if unavailable."""
+        spec = self.specs[key]
+        if not spec.version_command or self.unavailable(key):
+            return ""
+        with tempfile.TemporaryDirectory(prefix="harness-version-") as folder:
+            work = Path(folder) / "box"
+            work.mkdir()
+            result = run_step(self.mounts(spec, work), spec.env, spec.version_command, 30, Limits(), Path(folder),
+                              self.cgroups_unavailable is None)
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        return lines[0].strip() if lines else ""
+
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()

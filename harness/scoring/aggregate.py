@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from harness.scoring.bootstrap import mean_with_ci
+from harness.scoring.pass_at_k import per_problem_pass_at_k
 from harness.types import SampleRecord
 
 
@@ -19,21 +20,39 @@ def summarise(values: Sequence[float], seed: int) -> dict[str, Any]:
     scored = [value for value in values if not math.isnan(value)]
     unscored = len(values) - len(scored)
     if not scored:
-        return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "unscored": unscored}
-    return {**mean_with_ci(scored, seed=seed).as_dict(), "unscored": unscored}
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "unscored": unscored, "complete": False}
+    return {**mean_with_ci(scored, seed=seed).as_dict(), "unscored": unscored, "complete": unscored == 0}
 
 
-def aggregate(task: str, labels: Sequence[str], records: Sequence[SampleRecord], seed: int = 0) -> dict[str, Any]:
-    """metrics.json content: {"task", "metrics": {label: {...}}, "subsets": {subset: {label: {...}}}}."""
+def pass_at_k_labels(labels: Sequence[str], repeats: int) -> dict[str, tuple[str, int]]:
+    """With n > 1 attempts, every `pass@1[...]` metric also gets pass@k for k in 5, 10, ... up to n."""
+    extra = {}
+    for label in labels:
+        if label.startswith("pass@1[") and repeats > 1:
+            for k in (k for k in (2, 5, 10, 20, 50, 100) if k <= repeats):
+                extra[label.replace("pass@1[", f"pass@{k}[", 1)] = (label, k)
+    return extra
+
+
+def _table(rows: Sequence[SampleRecord], labels: Sequence[str], repeats: int, seed: int) -> dict[str, Any]:
+    table = {label: summarise([row.scores.get(label, math.nan) for row in rows], seed) for label in labels}
+    for name, (label, k) in pass_at_k_labels(labels, repeats).items():
+        values = per_problem_pass_at_k(((row.id, row.scores.get(label, math.nan)) for row in rows), k)
+        table[name] = summarise(values, seed) if values else summarise([math.nan], seed)
+    return table
+
+
+def aggregate(task: str, labels: Sequence[str], records: Sequence[SampleRecord], seed: int = 0,
+              repeats: int = 1) -> dict[str, Any]:
+    """metrics.json content: {"task", "metrics": {label: {...}}, "subsets": {subset: {label: {...}}}}.
+
+    A subset with unscored samples (a sandbox error, a missing replay answer) has complete=false.
+    """
     by_subset: dict[str, list[SampleRecord]] = defaultdict(list)
     for record in records:
         by_subset[record.subset].append(record)
-
-    def table(rows: Sequence[SampleRecord]) -> dict[str, Any]:
-        return {label: summarise([row.scores.get(label, math.nan) for row in rows], seed) for label in labels}
-
     return {
         "task": task,
-        "metrics": table(records),
-        "subsets": {subset: table(rows) for subset, rows in sorted(by_subset.items())},
+        "metrics": _table(records, labels, repeats, seed),
+        "subsets": {subset: _table(rows, labels, repeats, seed) for subset, rows in sorted(by_subset.items())},
     }

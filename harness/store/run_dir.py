@@ -39,6 +39,7 @@ SAMPLE_SCHEMA = pa.schema([
     ("output_tokens", pa.int64()),
     ("cached", pa.bool_()),
     ("error", pa.string()),
+    ("execution", pa.map_(pa.string(), pa.string())),
 ])
 
 
@@ -106,6 +107,7 @@ class RunDir:
         for row in rows:
             row["extracted"] = list(row["extracted"].items())
             row["scores"] = list(row["scores"].items())
+            row["execution"] = list(row["execution"].items())
         table = pa.Table.from_pylist(rows, schema=SAMPLE_SCHEMA)
         temporary = self.path / (SAMPLES + ".tmp")
         pq.write_table(table, temporary)

@@ -6,6 +6,7 @@ defines a name already built in replaces the built-in, so a local fix needs no f
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -16,7 +17,7 @@ from harness.tasks.yaml_lines import load_yaml_with_lines
 
 
 def task_folders(extra_dirs: Sequence[Path] = ()) -> dict[str, Path]:
-    """Map task name to folder; later directories override earlier ones."""
+    """Map task name (and alias) to folder; later directories override earlier ones."""
     for directory in extra_dirs:
         if not directory.is_dir():
             raise UsageError(f"--tasks-dir {directory} is not a folder")
@@ -26,6 +27,9 @@ def task_folders(extra_dirs: Sequence[Path] = ()) -> dict[str, Path]:
             raw = load_yaml_with_lines(spec_path)
             name = raw.get("name") if isinstance(raw, dict) else None
             folders[str(name or spec_path.parent.name)] = spec_path.parent
+            aliases = raw.get("aliases") if isinstance(raw, dict) else None
+            for alias in aliases if isinstance(aliases, dict) else ():
+                folders[str(alias)] = spec_path.parent
     return folders
 
 
@@ -43,7 +47,10 @@ def load_task(name: str, extra_dirs: Sequence[Path] = (), variant: str | None = 
     folders = task_folders(extra_dirs)
     if base not in folders:
         raise UsageError(f"unknown task {base!r}; known: {', '.join(sorted(folders)) or 'none'} (add folders with --tasks-dir)")
-    return load_task_spec(folders[base] / "task.yaml", named_variant or variant)
+    spec = load_task_spec(folders[base] / "task.yaml", named_variant or variant)
+    if base != spec.name:
+        spec = dataclasses.replace(spec, name=base, preset_args=spec.aliases[base])
+    return spec
 
 
 def list_tasks(extra_dirs: Sequence[Path] = ()) -> Iterable[TaskSpec]:

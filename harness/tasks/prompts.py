@@ -91,8 +91,8 @@ class PromptBuilder:
             context["target"] = self.renderer.inline(self.spec.target, context)
         return context
 
-    def question(self, row: Mapping[str, Any]) -> str:
-        return self.renderer.file(self.spec.prompt, self._context(row))
+    def question(self, row: Mapping[str, Any], template: str | None = None) -> str:
+        return self.renderer.file(template or self.spec.prompt, self._context(row))
 
     def answer(self, row: Mapping[str, Any]) -> str:
         assert self.spec.fewshot is not None
@@ -100,6 +100,9 @@ class PromptBuilder:
 
     def base_prompt(self, sample: Sample, examples: Sequence[Mapping[str, Any]]) -> str:
         fewshot = self.spec.fewshot
+        if fewshot is not None and fewshot.inline:
+            shots = [self._context(example) for example in examples]
+            return self.renderer.file(self.spec.prompt, {**self._context(sample.data), "shots": shots})
         parts = [self.spec.system] if self.spec.system else []
         for example in examples:
             assert fewshot is not None
@@ -109,9 +112,14 @@ class PromptBuilder:
         return separator.join(parts)
 
     def chat_messages(self, sample: Sample, examples: Sequence[Mapping[str, Any]]) -> tuple[Message, ...]:
-        """Few-shot examples as alternating user/assistant turns (lm-eval's fewshot_as_multiturn)."""
-        messages = [Message("system", self.spec.system)] if self.spec.system else []
+        """Few-shot examples as alternating user/assistant turns (lm-eval's fewshot_as_multiturn).
+
+        A task's `chat:` block may give the user-turn template and system message of its chat form.
+        """
+        system = self.spec.chat_system or self.spec.system
+        template = self.spec.chat_prompt
+        messages = [Message("system", system)] if system else []
         for example in examples:
-            messages += [Message("user", self.question(example)), Message("assistant", self.answer(example))]
-        messages.append(Message("user", self.question(sample.data)))
+            messages += [Message("user", self.question(example, template)), Message("assistant", self.answer(example))]
+        messages.append(Message("user", self.question(sample.data, template)))
         return tuple(messages)

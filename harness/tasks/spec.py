@@ -19,10 +19,11 @@ from harness.types import GenerationSettings
 TOP_LEVEL_KEYS = {
     "name", "version", "description", "dataset", "target", "id", "request", "format", "args",
     "variants", "default_variant", "prompt", "system", "fewshot", "generation", "oracle",
-    "extraction", "metrics", "repeats",
+    "extraction", "metrics", "repeats", "subtasks", "aliases", "chat", "context", "aggregate",
 }
-DATASET_KEYS = {"hub", "config", "split", "fewshot_split", "files", "subsets", "id_field"}
-FEWSHOT_KEYS = {"n", "sampler", "seed", "answer", "examples", "separator", "target_delimiter"}
+DATASET_KEYS = {"hub", "config", "split", "fewshot_split", "files", "subsets", "id_field", "join"}
+FEWSHOT_KEYS = {"n", "sampler", "seed", "answer", "examples", "separator", "target_delimiter", "inline"}
+CHAT_KEYS = {"prompt", "system"}
 GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "stop"}
 METRIC_KEYS = {"name", "scorer", "extraction", "options"}
 REQUEST_KINDS = {"generate", "loglikelihood", "reward"}
@@ -39,6 +40,7 @@ class DatasetSpec:
     files: Mapping[str, str]
     subsets: tuple[str, ...]
     id_field: str | None
+    join: Mapping[str, str] = field(default_factory=dict)  # split -> split whose fields override, matched on id_field
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class FewshotSpec:
     examples: str | None
     separator: str
     target_delimiter: str
+    inline: bool = False  # the prompt template renders the examples itself (from `shots`)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,13 @@ class TaskSpec:
     repeats: int
     args: Mapping[str, ArgSpec] = field(default_factory=dict)
     variants: tuple[str, ...] = ()
+    subtasks: tuple[str, ...] = ()
+    aliases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    preset_args: Mapping[str, Any] = field(default_factory=dict)
+    chat_prompt: str | None = None
+    chat_system: str | None = None
+    context_hook: str | None = None
+    aggregate_hook: str | None = None
 
     def metric_labels(self) -> list[str]:
         return [label for metric in self.metrics for label in metric.labels()]
@@ -192,6 +202,10 @@ def _build_spec(raw: Any, check: _Checker, directory: Path, variant: str | None,
     if not (directory / prompt).is_file():
         check.fail(raw, "prompt", f"template file {prompt!r} not found in {directory}")
     fewshot = _build_fewshot(raw, check, directory)
+    chat = check.typed(raw, "chat", dict) or {}
+    check.known_keys(chat, CHAT_KEYS, "chat")
+    if chat.get("prompt") and not (directory / chat["prompt"]).is_file():
+        check.fail(chat, "prompt", f"template file {chat['prompt']!r} not found in {directory}")
     return TaskSpec(
         name=name,
         version=str(check.require(raw, "version", (str, int, float), "task.yaml")),
@@ -213,7 +227,21 @@ def _build_spec(raw: Any, check: _Checker, directory: Path, variant: str | None,
         repeats=check.typed(raw, "repeats", int, 1),
         args=_build_args(raw, check),
         variants=variants,
+        subtasks=tuple(str(item) for item in check.typed(raw, "subtasks", list, []) or []),
+        aliases={str(k): dict(v or {}) for k, v in (check.typed(raw, "aliases", dict, {}) or {}).items()},
+        chat_prompt=check.typed(chat, "prompt", str),
+        chat_system=check.typed(chat, "system", str),
+        context_hook=_python_hook(raw, check, "context"),
+        aggregate_hook=_python_hook(raw, check, "aggregate"),
     )
+
+
+def _python_hook(raw: Any, check: _Checker, key: str) -> str | None:
+    """`key: python:function` names a function in the task's scorer.py."""
+    value = check.typed(raw, key, str)
+    if value is not None and not value.startswith("python:"):
+        check.fail(raw, key, "expected python:<function in scorer.py>")
+    return value.removeprefix("python:") if value else None
 
 
 def _build_dataset(raw: Any, check: _Checker) -> DatasetSpec:
@@ -228,6 +256,7 @@ def _build_dataset(raw: Any, check: _Checker) -> DatasetSpec:
         files={str(k): str(v) for k, v in files.items()},
         subsets=tuple(check.typed(data, "subsets", list, []) or []),
         id_field=check.typed(data, "id_field", str),
+        join={str(k): str(v) for k, v in (check.typed(data, "join", dict, {}) or {}).items()},
     )
 
 
@@ -247,6 +276,7 @@ def _build_fewshot(raw: Any, check: _Checker, directory: Path) -> FewshotSpec | 
         examples=examples,
         separator=check.typed(data, "separator", str, "\n\n"),
         target_delimiter=check.typed(data, "target_delimiter", str, " "),
+        inline=bool(check.typed(data, "inline", bool, False)),
     )
 
 

@@ -7,15 +7,19 @@ scores. Its behaviour is the task.yaml plus optional Python hooks in `scorer.py`
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import importlib.util
 import math
+import re
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import UsageError
 from harness.registry import SCORERS
+from harness.sandbox.types import Sandbox
 from harness.tasks.datasets import DataLocator
+from harness.tasks.execution import ExecutionScorer
 from harness.tasks.extraction import Extractor
 from harness.tasks.prompts import FewshotPicker, PromptBuilder, TemplateRenderer, load_examples_file
 from harness.tasks.spec import TaskSpec
@@ -30,6 +34,8 @@ BUILTIN_ARGS = {
     "temperature": "sampling temperature (0 = greedy)",
     "top_p": "nucleus sampling",
     "repeats": "attempts per sample (for pass@k or majority voting)",
+    "subsets": "subsets to run, joined by + (e.g. languages: cpp+java; the CLI's --languages takes commas)",
+    "subtasks": "subtasks to run, joined by + (tasks that define subtasks); default all",
 }
 
 
@@ -47,6 +53,7 @@ def _load_hooks(directory: Path) -> dict[str, Callable[..., Any]]:
 
 def apply_task_args(spec: TaskSpec, args: Mapping[str, Any]) -> tuple[TaskSpec, dict[str, Any]]:
     """Apply built-in overrides; return the spec and the task's own args (with defaults)."""
+    args = {**spec.preset_args, **args}
     unknown = set(args) - set(BUILTIN_ARGS) - set(spec.args)
     if unknown:
         known = ", ".join(sorted(set(BUILTIN_ARGS) | set(spec.args)))
@@ -66,6 +73,8 @@ def apply_task_args(spec: TaskSpec, args: Mapping[str, Any]) -> tuple[TaskSpec, 
     spec = dataclasses.replace(
         spec, generation=generation, fewshot=fewshot,
         format=args.get("format", spec.format), repeats=int(args.get("repeats", spec.repeats)),
+        dataset=dataclasses.replace(spec.dataset, subsets=_select(args, "subsets", spec.dataset.subsets, spec.name)),
+        subtasks=_select(args, "subtasks", spec.subtasks, spec.name),
     )
     own = {name: arg.default for name, arg in spec.args.items()}
     for name in spec.args:
@@ -77,18 +86,45 @@ def apply_task_args(spec: TaskSpec, args: Mapping[str, Any]) -> tuple[TaskSpec, 
     return spec, own
 
 
+def _select(args: Mapping[str, Any], key: str, available: tuple[str, ...], task: str) -> tuple[str, ...]:
+    """The `key` task arg (comma-separated, or a list) as a validated subset of `available`."""
+    if key not in args:
+        return available
+    value = args[key]
+    chosen = tuple(re.split(r"[,+\s]+", value.strip())) if isinstance(value, str) else tuple(map(str, value))
+    unknown = [item for item in chosen if item not in available]
+    if unknown or not chosen:
+        raise UsageError(f"task arg {key}={value!r} for task {task!r}: unknown {', '.join(unknown) or 'empty list'}; "
+                         f"available: {', '.join(available) or 'none (the task has no ' + key + ')'}")
+    return chosen
+
+
 class Task:
     """Builds samples and requests and scores responses for one resolved TaskSpec."""
 
-    def __init__(self, spec: TaskSpec, task_args: Mapping[str, Any], data: Path | None = None) -> None:
+    def __init__(self, spec: TaskSpec, task_args: Mapping[str, Any], data: Path | None = None,
+                 sandbox_factory: Callable[[], Sandbox] | None = None) -> None:
         self.spec = spec
         self.task_args = dict(task_args)
         self.locator = DataLocator(spec.dataset, spec.name, data)
         self.renderer = TemplateRenderer(spec.directory)
         self.prompts = PromptBuilder(spec, self.renderer, self.task_args)
-        hooks = _load_hooks(spec.directory)
-        self.extractor = Extractor(spec.extraction, hooks)
-        self.scorers = {metric.scorer: self._resolve_scorer(metric.scorer, hooks) for metric in spec.metrics}
+        self.hooks = _load_hooks(spec.directory)
+        self.extractor = Extractor(spec.extraction, self.hooks)
+        self.context_hook = self._hook(spec.context_hook, "context") if spec.context_hook else None
+        self.aggregate_hook = self._hook(spec.aggregate_hook, "aggregate") if spec.aggregate_hook else None
+        self.scorers: list[Any] = []  # parallel to spec.metrics
+        for metric in spec.metrics:
+            if metric.scorer == "execution":
+                hook = self._hook(str(metric.options.get("program", "")).removeprefix("python:"), "program")
+                self.scorers.append(ExecutionScorer(hook, sandbox_factory or _default_sandbox))
+            else:
+                self.scorers.append(self._resolve_scorer(metric.scorer, self.hooks))
+
+    def _hook(self, name: str, key: str) -> Callable[..., Any]:
+        if name not in self.hooks:
+            raise UsageError(f"task {self.spec.name!r}: {key} hook {name!r} is not a function in its scorer.py")
+        return self.hooks[name]
 
     @staticmethod
     def _resolve_scorer(name: str, hooks: Mapping[str, Callable[..., Any]]) -> Callable[..., float]:
@@ -103,37 +139,67 @@ class Task:
         return list(self.spec.dataset.subsets) or [None]
 
     def samples(self, limit: int | None = None) -> list[tuple[Sample, list[Mapping[str, Any]]]]:
-        """Every sample with its few-shot examples, `limit` per subset, in dataset order."""
+        """Every sample with its few-shot examples, `limit` per subset (and subtask), in dataset order."""
         result = []
         for subset in self.subsets():
-            rows = self.locator.load(self.spec.dataset.split, subset)
-            examples = self._fewshot_examples(rows, subset)
-            for index, row in enumerate(rows[:limit] if limit is not None else rows):
-                result.append((self._sample(row, index, subset), examples[index]))
+            rows = self._rows(self.spec.dataset.split, subset)
+            pool = self._fewshot_pool(subset)
+            for subtask in self.spec.subtasks or (None,):
+                chosen = [self._with_context(row, subset, subtask, False) for row in (rows[:limit] if limit else rows)]
+                examples = self._fewshot_examples(chosen, [self._with_context(r, subset, subtask, True) for r in pool])
+                for index, row in enumerate(chosen):
+                    result.append((self._sample(row, index, subset, subtask), examples[index]))
         return result
 
-    def _fewshot_examples(self, rows: list[dict[str, Any]], subset: str | None) -> list[list[Mapping[str, Any]]]:
+    def _rows(self, split: str, subset: str | None) -> list[dict[str, Any]]:
+        """The split's rows; with `dataset.join`, fields of the joined split's row with the same id override."""
+        rows = self.locator.load(split, subset)
+        other = self.spec.dataset.join.get(split)
+        if other is None:
+            return rows
+        key = self.spec.dataset.id_field or "id"
+        by_id = {row[key]: row for row in self.locator.load(other, subset)}
+        missing = [row[key] for row in rows if row[key] not in by_id]
+        if missing:
+            raise UsageError(f"task {self.spec.name!r}: split {other!r} lacks {len(missing)} ids of split {split!r} "
+                             f"(subset {subset!r}, e.g. {missing[:3]}); the two files do not belong together")
+        return [{**row, **by_id[row[key]]} for row in rows]
+
+    def _with_context(self, row: Mapping[str, Any], subset: str | None, subtask: str | None,
+                      fewshot: bool) -> dict[str, Any]:
+        """The row plus `subset`, `subtask`, `fewshot` (is it an example?) and what the context hook derives."""
+        data = {**row, "subset": subset, "subtask": subtask, "fewshot": fewshot}
+        if self.context_hook is not None:
+            data.update(self.context_hook(data, self.task_args))
+        return data
+
+    def _fewshot_pool(self, subset: str | None) -> list[dict[str, Any]]:
+        fewshot = self.spec.fewshot
+        if fewshot is None:
+            return []
+        if fewshot.examples:
+            return load_examples_file(self.spec.directory, fewshot.examples)
+        if self.spec.dataset.fewshot_split:
+            return self._rows(self.spec.dataset.fewshot_split, subset)
+        raise UsageError(f"task {self.spec.name!r}: fewshot needs `examples` or dataset.fewshot_split")
+
+    def _fewshot_examples(self, rows: list[dict[str, Any]], pool: list[dict[str, Any]]) -> list[list[Mapping[str, Any]]]:
         fewshot = self.spec.fewshot
         if fewshot is None:
             return [[] for _ in rows]
-        if fewshot.examples:
-            pool = load_examples_file(self.spec.directory, fewshot.examples)
-        elif self.spec.dataset.fewshot_split:
-            pool = self.locator.load(self.spec.dataset.fewshot_split, subset)
-        else:
-            raise UsageError(f"task {self.spec.name!r}: fewshot needs `examples` or dataset.fewshot_split")
         return FewshotPicker(fewshot, fewshot.n, fewshot.seed, pool).examples_for(rows)
 
-    def _sample(self, row: dict[str, Any], index: int, subset: str | None) -> Sample:
-        context = {**row, "index": index, "subset": subset, "args": self.task_args}
+    def _sample(self, row: dict[str, Any], index: int, subset: str | None, subtask: str | None) -> Sample:
+        context = {**row, "index": index, "args": self.task_args}
         if self.spec.id_template:
             sample_id = self.renderer.inline(self.spec.id_template, context)
         elif self.spec.dataset.id_field:
             sample_id = str(row[self.spec.dataset.id_field])
         else:
-            sample_id = f"{subset}/{index}" if subset else str(index)
+            sample_id = "/".join(str(part) for part in (subset, subtask, index) if part is not None)
         target = self.renderer.inline(self.spec.target, context)
-        return Sample(id=sample_id, subset=subset or self.spec.dataset.config or "default", index=index, data=row, target=target)
+        label = ".".join(part for part in (subset or self.spec.dataset.config or "default", subtask) if part)
+        return Sample(id=sample_id, subset=label, index=index, data=row, target=target)
 
     def requests(self, sample: Sample, examples: list[Mapping[str, Any]], seed: int) -> list[Request]:
         """One request per attempt; sampled attempts get distinct seeds so they differ."""
@@ -153,12 +219,51 @@ class Task:
                                     settings=settings, reference=reference, **content))  # type: ignore[arg-type]
         return requests
 
-    def score(self, sample: Sample, response: Response) -> tuple[dict[str, str], dict[str, float]]:
-        """Extract with every pipeline and score every metric; an errored response scores NaN."""
-        extracted = self.extractor.extract(response.text)
-        scores: dict[str, float] = {}
-        for metric in self.spec.metrics:
-            scorer = self.scorers[metric.scorer]
+    def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
+        """Extract with every pipeline and score every metric; an errored response scores NaN.
+
+        Batched so execution metrics run one sandbox batch per chunk of responses.
+        """
+        results = [ScoredResponse(self.extractor.extract(response.text), {}, {}) for _, response in pairs]
+        for metric, scorer in zip(self.spec.metrics, self.scorers):
             for pipeline, label in zip(metric.extraction, metric.labels()):
-                scores[label] = math.nan if response.error else float(scorer(extracted[pipeline], sample, **metric.options))
-        return extracted, scores
+                if isinstance(scorer, ExecutionScorer):
+                    self._score_by_execution(scorer, pipeline, label, pairs, results)
+                    continue
+                for (sample, response), result in zip(pairs, results):
+                    result.scores[label] = math.nan if response.error else \
+                        float(scorer(result.extracted[pipeline], sample, **metric.options))
+        return results
+
+    def _score_by_execution(self, scorer: ExecutionScorer, pipeline: str, label: str,
+                            pairs: Sequence[tuple[Sample, Response]], results: list[ScoredResponse]) -> None:
+        answered = [index for index, (_, response) in enumerate(pairs) if not response.error]
+        for index, (_, response) in enumerate(pairs):
+            if response.error:
+                results[index].scores[label] = math.nan
+        items = [(results[index].extracted[pipeline], pairs[index][0].data) for index in answered]
+        for index, verdict in zip(answered, scorer.score(items, self.task_args)):
+            results[index].scores[label] = verdict.score
+            results[index].execution[label] = verdict.status
+            if verdict.reason:
+                results[index].execution[f"{label}.reason"] = verdict.reason
+
+    def close(self) -> None:
+        for scorer in self.scorers:
+            if isinstance(scorer, ExecutionScorer):
+                scorer.close()
+
+
+@dataclass
+class ScoredResponse:
+    """What scoring adds to a response: extracted answers, scores, execution statuses by label."""
+
+    extracted: dict[str, str]
+    scores: dict[str, float]
+    execution: dict[str, str]
+
+
+def _default_sandbox() -> Sandbox:
+    from harness.sandbox import open_sandbox
+
+    return open_sandbox("local")

@@ -27,7 +27,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # not imported at run time, so the engine does not take them for hooks
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 LANGUAGES = (
     "cpp", "cs", "d", "go", "java", "jl", "js", "lua", "php", "pl",
@@ -72,7 +76,7 @@ CALL_TEMPLATES: dict[str, str] = {
 }
 
 
-def prompt_code(row: Mapping[str, str], language: str) -> str:
+def prompt_code(row: Mapping[str, Any], language: str) -> str:
     """The record's code up to its test harness: the part of the program the prompt shows as is."""
     code = row["code"]
     for marker in SPLIT_MARKERS[language]:
@@ -81,17 +85,17 @@ def prompt_code(row: Mapping[str, str], language: str) -> str:
     return code
 
 
-def query_text(row: Mapping[str, str], language: str, subtask: str) -> str:
+def query_text(row: Mapping[str, Any], language: str, subtask: str) -> str:
     """The code block of the question: the program with its test call or value hidden by ????."""
     return prompt_code(row, language) + row[f"{subtask}_reasoning"]
 
 
-def shot(example: Mapping[str, str], language: str, subtask: str) -> dict[str, str]:
+def shot(example: Mapping[str, Any], language: str, subtask: str) -> dict[str, str]:
     """One few-shot example; its code is stripped because the official prompts strip shots only."""
     return {"code": query_text(example, language, subtask).strip(), "answer": example[f"{subtask}s"]}
 
 
-def substitute(row: Mapping[str, str], language: str, subtask: str, answer: str) -> str:
+def substitute(row: Mapping[str, Any], language: str, subtask: str, answer: str) -> str:
     """The program the official scorer runs for `answer`, byte for byte (vLLM path).
 
     The official scripts cut the code back out of the prompt after its last ```{lang} fence and
@@ -105,7 +109,7 @@ def substitute(row: Mapping[str, str], language: str, subtask: str, answer: str)
     return program.replace(placeholder, answer)
 
 
-def gold_answer(row: Mapping[str, str], language: str, subtask: str) -> str:
+def gold_answer(row: Mapping[str, Any], language: str, subtask: str) -> str:
     """The answer the record's own passing test gives: the oracle's answer.
 
     It is the code text where the template has ????: for input, the whole call in the form the
@@ -123,18 +127,21 @@ def gold_answer(row: Mapping[str, str], language: str, subtask: str) -> str:
 
 
 def _aligned_hole(template: str, test: str) -> str:
-    """The test text between the last match before the template's ???? and the first after it."""
+    """The test text between the last match before the template's ???? and the first after it.
+
+    Stripped, since a template that differs from its code was reformatted around the hole too.
+    """
     start = template.index(HOLE)
     end = start + len(HOLE)
     blocks = difflib.SequenceMatcher(None, template, test, autojunk=False).get_matching_blocks()
     left = max((b + min(size, start - a) for a, b, size in blocks if size and a < start), default=0)
     right = min((b + max(0, end - a) for a, b, size in blocks if size and a + size > end), default=len(test))
-    return test[left:right]
+    return test[left:right].strip()
 
 
 def _call_pattern(language: str) -> re.Pattern[str]:
     """A call of the function under test, by its test alias or its own name; group `open` is its (."""
-    alias = re.search(r"\w+", CALL_TEMPLATES[language]).group()
+    alias = re.findall(r"\w+", CALL_TEMPLATES[language])[0]
     names = "|".join(sorted({alias, "F" if language == "cs" else "f"}))
     if language == "rkt":
         return re.compile(rf"(?P<open>\()\s*(?:{names})(?=[\s)])")
@@ -222,3 +229,66 @@ def official_vllm_answer(text: str) -> str:
     that thinks step by step, as the input prompt asks, submits its reasoning as code (a known bug).
     """
     return text.replace("[ANSWER]", "").strip()
+
+
+# ---- Engine hooks (named in task.yaml) ----
+
+def row_context(row: Mapping[str, Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """Template fields for a record or few-shot example: language, shown code, answer and gold."""
+    language, subtask = row["subset"], row["subtask"]
+    wording = str(args.get("wording", "default"))
+    if row["fewshot"]:
+        example = shot(row, language, subtask)
+        return {"language": language, "shown": example["code"], "answer": example["answer"],
+                "gold": example["answer"], "wording": wording}
+    gold = gold_answer(row, language, subtask)
+    return {"language": language, "shown": query_text(row, language, subtask), "gold": gold, "answer": gold,
+            "wording": wording}
+
+
+def _switched_on(value: Any) -> bool:
+    return str(value).strip().lower() not in ("false", "0", "no", "off")
+
+
+def program(answer: str, data: Mapping[str, Any], args: Mapping[str, Any]) -> tuple[str, str] | str:
+    """The program to execute for `answer`, or why the guard refuses it (scored as a failure)."""
+    language, subtask = data["language"], data["subtask"]
+    if _switched_on(args.get("guard", True)):
+        violation = guard_violation(answer, language, subtask)
+        if violation is not None:
+            return violation
+    return language, substitute(data, language, subtask, answer)
+
+
+def summarise(records: Sequence[Any], metrics: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """Cross-language views: the mean over languages, and the mean over ids present in every language.
+
+    Languages differ in size (629-799 problems), so the pooled pass@1 weights them unequally; the
+    language mean weights each language once. The 501 ids translated into all 19 languages make a
+    content-consistent comparison between languages.
+    """
+    from harness.scoring.aggregate import summarise as summarise_values
+
+    labels = [label for label in metrics["metrics"] if label.startswith("pass@")]
+    subsets = metrics["subsets"]
+    languages_seen = sorted({subset.split(".")[0] for subset in subsets})
+    ids_by_language: dict[str, set[str]] = {}
+    for record in records:
+        language, _, problem = record.id.split("/")
+        ids_by_language.setdefault(language, set()).add(problem)
+    common = set.intersection(*ids_by_language.values()) if ids_by_language else set()
+    summary: dict[str, Any] = {"languages": languages_seen, "common_ids": len(common)}
+    for label in labels:
+        for subtask in (*SUBTASKS, None):
+            name = f"{label}/{subtask or 'all'}"
+            keys = [s for s in subsets if subtask is None or s.endswith(f".{subtask}")]
+            values = [subsets[key][label]["value"] for key in keys]
+            complete = all(subsets[key][label]["complete"] for key in keys)
+            summary[f"{name}/language_mean"] = {
+                "value": sum(values) / len(values) if values and None not in values else None,
+                "languages": len(values), "complete": complete,
+            }
+            scores = [record.scores.get(label, float("nan")) for record in records
+                      if record.id.split("/")[2] in common and (subtask is None or record.id.split("/")[1] == subtask)]
+            summary[f"{name}/common_ids"] = summarise_values(scores, seed) if scores else None
+    return summary
