@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -42,6 +42,13 @@ class Job:
     @property
     def box(self) -> Path:
         return self.folder / "box"
+
+    def reset(self) -> None:
+        """A fresh work folder holding only the source; forget any batch-compile outcome."""
+        shutil.rmtree(self.box, ignore_errors=True)
+        self.box.mkdir(parents=True)
+        (self.box / self.spec.source_file).write_text(self.program.source, encoding="utf-8")
+        self.compiled, self.precompiled = None, False
 
 
 class LocalSandbox:
@@ -128,15 +135,20 @@ class LocalSandbox:
 
     def _prepare(self, folder: Path, program: Program) -> Job:
         job = Job(self.specs[program.language], program, folder)
-        job.box.mkdir(parents=True)
-        (job.box / job.spec.source_file).write_text(program.source, encoding="utf-8")
+        job.reset()
         return job
 
     def _execute_one(self, job: Job, limits: Limits, batch: Future[None] | None) -> Execution:
+        """Compile and run; a timeout is tried once more, since load on the machine can cause it."""
         try:
             if batch is not None:
                 batch.result()
-            return self._compile_and_run(job, limits)
+            execution = self._compile_and_run(job, limits)
+            if execution.status == "timeout":
+                job.reset()
+                retried = self._compile_and_run(job, limits)
+                execution = replace(retried, reason=f"{retried.reason} (twice)") if retried.status == "timeout" else retried
+            return execution
         finally:
             shutil.rmtree(job.folder, ignore_errors=True)
 
