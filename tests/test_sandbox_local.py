@@ -83,7 +83,8 @@ def test_fast_mode_gives_the_plain_verdicts(language: str) -> None:
     fast = [e.status for e in LocalSandbox(mode="fast").run(programs)]
     plain = [e.status for e in LocalSandbox(mode="plain").run(programs)]
     assert fast == plain
-    assert fast == ["passed"] * 6 + ["failed"] * 3
+    assert fast[:6] == ["passed"] * 6
+    assert all(status in ("failed", "compile_error") for status in fast[6:])  # a wrong literal may not type-check
 
 
 @pytest.mark.parametrize("language", ALL_LANGUAGES)

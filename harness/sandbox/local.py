@@ -47,6 +47,8 @@ class Job:
         """A fresh work folder holding only the source; forget any batch-compile outcome."""
         shutil.rmtree(self.box, ignore_errors=True)
         self.box.mkdir(parents=True)
+        self.folder.chmod(0o711)  # without cgroups the sandbox runs as host uid nobody: let it reach its box
+        self.box.chmod(0o777)
         (self.box / self.spec.source_file).write_text(self.program.source, encoding="utf-8")
         self.compiled, self.precompiled = None, False
 
@@ -118,6 +120,7 @@ class LocalSandbox:
         if not todo:
             return {}
         scratch = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
+        scratch.chmod(0o711)
         try:
             jobs = {key: self._prepare(scratch / str(index), program) for index, (key, program) in enumerate(todo.items())}
             with ThreadPoolExecutor(self.workers) as pool:

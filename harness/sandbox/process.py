@@ -2,9 +2,12 @@
 
 Isolation: every namespace unshared (no network), the toolchain tree mounted read-only as `/`,
 a fresh writable work folder at /box, a private /tmp, uid `nobody`. Limits: cgroup memory and
-pids where available (else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user), RLIMIT_FSIZE on
-everything written (stdout and stderr go to files, so a flood of output meets the same cap),
-a wall-clock timeout after which the whole sandbox is killed. Nothing outlives the step:
+pids where available (else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user); RLIMIT_FSIZE at
+`file_bytes` on every file written (the output cap cannot double as the file cap: an unoptimised
+Rust binary alone is 11 MB); a wall-clock timeout after which the whole sandbox is killed, and the
+same kill as soon as stdout or stderr (host files, measured while the step runs) reaches
+`output_bytes`, since a failed write does not stop every program (the JVM's PrintStream ignores
+it and spins on, Node queues the writes until it runs out of memory). Nothing outlives the step:
 bubblewrap's pid namespace dies with it, and the cgroup is emptied before it is removed.
 """
 
@@ -26,6 +29,7 @@ KEPT_OUTPUT_BYTES = 2048  # the official MultiPL-E executor keeps 2 KB; pass rul
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGXFSZ_EXIT = 128 + signal.SIGXFSZ
 NOBODY = 65534
+POLL_S = 0.05  # how often a running step's output files are measured against the cap
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ def _read_head(path: Path) -> str:
 
 def _launcher(limits: Limits, cgroup: cgroups.ProgramCgroup | None) -> list[str]:
     """prlimit (and, without cgroups, an unprivileged uid so RLIMIT_NPROC holds) before bwrap."""
-    rlimits = [f"--fsize={limits.output_bytes}", "--nofile=1024", "--core=0"]
+    file_cap = max(limits.file_bytes, limits.output_bytes)  # stdout must be able to reach its own cap
+    rlimits = [f"--fsize={file_cap}", "--nofile=1024", "--core=0"]
     if cgroup is not None:
         memory_procs, pids_procs = cgroup.procs_files
         join = f'echo $$ > "{memory_procs}" && echo $$ > "{pids_procs}" && exec "$@"'
@@ -81,6 +86,21 @@ def _launcher(limits: Limits, cgroup: cgroups.ProgramCgroup | None) -> list[str]
     return ["prlimit", *rlimits, "--"]
 
 
+def _wait(process: subprocess.Popen[bytes], timeout_s: float, outputs: tuple[Path, ...],
+          cap: int) -> tuple[int | None, bool]:
+    """(exit code, timed out): the step is killed (no exit code) at the deadline or once an output reaches the cap."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return process.wait(timeout=max(0.0, min(POLL_S, deadline - time.monotonic()))), False
+        except subprocess.TimeoutExpired:
+            flooded = any(path.stat().st_size >= cap for path in outputs)
+            if flooded or time.monotonic() >= deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return None, not flooded
+
+
 def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: float, limits: Limits,
              outputs: Path, use_cgroups: bool, stdin: Path | None = None) -> StepResult:
     """Run `command` (a shell line) in the sandbox; `outputs` is a host folder for stdout/stderr."""
@@ -88,18 +108,11 @@ def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: fl
     stdout_path, stderr_path = outputs / "stdout", outputs / "stderr"
     argv = _launcher(limits, cgroup) + bwrap_argv(mounts, env, command)
     started = time.perf_counter()
-    timed_out = False
     try:
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err, \
                 open(stdin or os.devnull, "rb") as source:
             process = subprocess.Popen(argv, stdin=source, stdout=out, stderr=err, start_new_session=True)
-            try:
-                exit_code: int | None = process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(process.pid, signal.SIGKILL)
-                exit_code = None
-                process.wait()
+            exit_code, timed_out = _wait(process, timeout_s, (stdout_path, stderr_path), limits.output_bytes)
         duration = time.perf_counter() - started
         out_of_memory = cgroup.oom_killed() if cgroup is not None else False
     finally:
