@@ -1,0 +1,12 @@
+function f(s){
+    return s.split("").reverse().join("");
+}
+const assert = require('node:assert');
+
+
+function test() {
+  let candidate = f;
+  assert.deepEqual(candidate("abc"),"cba");
+}
+
+test();

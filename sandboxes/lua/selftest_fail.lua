@@ -1,0 +1,11 @@
+function f(s)
+    return string.reverse(s)
+end
+lu = require('luaunit')
+
+function test_humaneval()
+local candidate = f
+    lu.assertEquals(candidate("abc"), "abc")
+end
+
+os.exit(lu.LuaUnit.run())

@@ -1,0 +1,14 @@
+<?php
+function f($s) {
+    return strrev($s);
+}
+
+function candidate(...$args) {
+    return f(...$args);
+}
+
+function test(): void {
+    if (candidate("abc") !== "abc") { throw new Exception("Test failed!"); }
+}
+
+test();

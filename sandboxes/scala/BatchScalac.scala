@@ -1,0 +1,103 @@
+import java.io.{BufferedReader, ByteArrayOutputStream, InputStreamReader, PrintStream}
+import java.nio.charset.StandardCharsets.UTF_8
+import java.nio.file.{Files, Path, Paths, StandardCopyOption}
+import java.util.concurrent.{Callable, ExecutionException, Executors, TimeUnit, TimeoutException}
+
+/** A warm `scalac -d tmp SOURCE` (run in the job folder) for many job folders.
+  *
+  * Why: scalac spends most of a small program's compile starting the JVM and loading itself;
+  * fsc would keep it warm but fails on JDK 17. This process, started by `scala-jvm batch` with the
+  * JVM options, class path and properties of Debian's scalac script, reads job folders on stdin
+  * and calls scalac's own entry point (`MainClass.process`, which builds a fresh compiler per
+  * call; exit code 1 if its reporter has errors, as in `main`) with the plain arguments plus
+  * `-classpath FOLDER`: the plain command's user class path is its working folder (the default
+  * "."). `java.class.path` is reset to the scalac script's, so `-usejavacp` does not see this
+  * driver. Results go to FOLDER/.compile.stdout, .compile.stderr and, last, FOLDER/.compile.rc;
+  * the folder prefix is stripped from messages.
+  *
+  * Near the plain timeout a warm compile could succeed where the plain one times out, so a
+  * compile that takes over a third of TIMEOUT_SECONDS, or throws, gets no .compile.rc and the
+  * harness compiles it the plain way; one still running at TIMEOUT_SECONDS ends this process
+  * and the rest of the chunk is compiled the plain way too.
+  *
+  * Arguments: SCALAC_CLASS_PATH SOURCE_FILE TIMEOUT_SECONDS.
+  */
+object BatchScalac {
+  def main(args: Array[String]): Unit = {
+    val Array(scalacClassPath, source, timeout) = args
+    System.setProperty("java.class.path", scalacClassPath)
+    val timeoutMs = (timeout.toDouble * 1000).toLong
+    val worker = Executors.newSingleThreadExecutor()
+    warmUp()
+    val jobs = new BufferedReader(new InputStreamReader(System.in, UTF_8))
+    Iterator.continually(jobs.readLine()).takeWhile(_ != null).filter(_.nonEmpty).foreach { line =>
+      val folder = Paths.get(line)
+      val started = System.nanoTime()
+      val compile = worker.submit(new Callable[Compiled] { def call(): Compiled = compileOne(folder, source) })
+      try {
+        val compiled = compile.get(timeoutMs, TimeUnit.MILLISECONDS)
+        if (System.nanoTime() - started <= TimeUnit.MILLISECONDS.toNanos(timeoutMs / 3)) compiled.report(folder)
+      } catch {
+        case _: TimeoutException => Runtime.getRuntime.halt(124) // scalac cannot be interrupted
+        case failed: ExecutionException => System.err.println(s"$folder: ${failed.getCause}")
+      }
+    }
+    worker.shutdown()
+  }
+
+  /** Loads scalac, and lets the JIT see it work, before the first job's compile is timed. */
+  private def warmUp(): Unit = {
+    val folder = Files.createTempDirectory("warm")
+    Files.write(folder.resolve("Warm.scala"), WarmUpProgram.getBytes(UTF_8))
+    for (_ <- 1 to 3) compileOne(folder, "Warm.scala")
+  }
+
+  private val WarmUpProgram = """import scala.math._
+    |import scala.collection.mutable._
+    |object Problem {
+    |    def f(text : String, counts : Map[String, Long]) : List[Tuple2[String, Long]] = {
+    |        val seen = ListBuffer[String]()
+    |        for (word <- text.split(" ") if !seen.contains(word)) seen += word.reverse.toUpperCase
+    |        seen.toList.map(w => (w.substring(0, min(2, w.length)), counts.getOrElse(w, 0l))).sortWith(_._2 > _._2)
+    |    }
+    |    def main(args: Array[String]) = {
+    |    assert(f(("a bc"), (Map[String, Long]("A" -> 1l))).equals((List[Tuple2[String, Long]](("A", 1l), ("CB", 0l)))));
+    |    }
+    |}
+    |""".stripMargin
+
+  private def compileOne(folder: Path, source: String): Compiled = {
+    val output = folder.resolve("tmp")
+    Files.createDirectories(output) // the plain command's `mkdir -p tmp`
+    val out = new ByteArrayOutputStream
+    val err = new ByteArrayOutputStream
+    val failed = Console.withOut(new PrintStream(out, true, "UTF-8")) {
+      Console.withErr(new PrintStream(err, true, "UTF-8")) {
+        Scalac.compile(Array("-d", output.toString, "-classpath", folder.toString, folder.resolve(source).toString))
+      }
+    }
+    val prefix = folder.toString + "/"
+    Compiled(if (failed) 1 else 0, new String(out.toByteArray, UTF_8).replace(prefix, ""),
+      new String(err.toByteArray, UTF_8).replace(prefix, ""))
+  }
+
+  /** scalac's `main` without the exit: true if the compile reported errors. */
+  private object Scalac extends scala.tools.nsc.MainClass {
+    def compile(args: Array[String]): Boolean = {
+      process(args)
+      reporter.hasErrors
+    }
+  }
+
+  private case class Compiled(exitCode: Int, stdout: String, stderr: String) {
+    def report(folder: Path): Unit = {
+      write(folder.resolve(".compile.stdout"), stdout)
+      write(folder.resolve(".compile.stderr"), stderr)
+      val partial = folder.resolve(".compile.rc.partial")
+      write(partial, exitCode.toString)
+      Files.move(partial, folder.resolve(".compile.rc"), StandardCopyOption.ATOMIC_MOVE)
+    }
+  }
+
+  private def write(path: Path, text: String): Unit = Files.write(path, text.getBytes(UTF_8))
+}

@@ -1,0 +1,68 @@
+"""Warm batch compilers (javac, scalac, tsc kept in one process) give the plain commands' verdicts.
+
+For each language with a `[batch_compile]`, real CRUXEval-X programs run in `plain` mode (the
+official compile and run commands, one fresh compiler per program) and in `fast` mode (one warm
+compiler per chunk, faster run commands): gold programs, gold programs with another record's
+expected value, and programs that do not compile. Every status must be the same in both modes.
+TypeScript also gets the programs that make its batch compiler fall back to a full check of the
+lib files (a top-level name that clashes with a lib global, an extra lib, a module), and Scala a
+program that writes to stderr (its pass rule needs stderr empty).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.sandbox.local import LocalSandbox
+from harness.sandbox.types import Program
+from tests.sandbox_support import gold_records, require_language, wrong_output_program
+
+GOLD = 15
+WRONG = 5
+MAIN = {"java": "public static void main(String[] args) {", "scala": "def main(args: Array[String]) = {"}
+
+
+def _in_main(code: str, language: str, statement: str) -> str:
+    return code.replace(MAIN[language], f"{MAIN[language]}\n    {statement}", 1)
+
+
+def _special_programs(language: str, code: str) -> list[tuple[Program, str | None]]:
+    """(program, the status it must get, or None where only the two modes' agreement matters)."""
+    if language == "java":
+        cases = [(_in_main(code, language, 'int harnessX = "s";'), "compile_error"),
+                 (code.replace("class Problem", "public class Problem", 1), "compile_error"),  # not in Problem.java
+                 (_in_main(code, language, 'System.err.println("x");'), "passed")]
+    elif language == "scala":
+        cases = [(_in_main(code, language, 'val harnessX: Int = "s"'), "compile_error"),
+                 (code.rstrip()[:-1], "compile_error"),
+                 (_in_main(code, language, 'System.err.println("x")'), "failed")]
+    else:
+        cases = [('let harnessX: number = "s";\n' + code, "compile_error"),  # tsc exits 2 but still emits
+                 (code + "\nf();\n", "compile_error"),
+                 ("let status = 1;\n" + code, "compile_error"),  # lib.dom declares `status`
+                 ('/// <reference lib="webworker" />\n' + code, "compile_error"),  # clashes with lib.dom
+                 ("interface Array<T> { harnessExtra?: number }\n" + code, "passed"),  # merges into a lib global
+                 (code + "\nexport {};\n", None)]  # a module: checked in full; node then rejects `export`
+    return [(Program(language, source), status) for source, status in cases]
+
+
+@pytest.mark.parametrize("language", ["java", "scala", "ts"])
+def test_batch_compiled_verdicts_equal_plain_verdicts(language: str) -> None:
+    require_language(language)
+    assert LocalSandbox().specs[language].batch_compile is not None
+    rows = gold_records(language)
+    gold = [Program(language, row["code"]) for row in rows[:GOLD]]
+    wrong = [Program(language, wrong_output_program(language, index)) for index in range(WRONG)]
+    special = _special_programs(language, rows[0]["code"])
+    programs = gold + wrong + [program for program, _ in special]
+    fast = LocalSandbox(mode="fast", workers=2).run(programs)
+    plain = LocalSandbox(mode="plain", workers=2).run(programs)
+    differing = [(index, f.status, p.status, f.reason, p.reason)
+                 for index, (f, p) in enumerate(zip(fast, plain)) if f.status != p.status]
+    assert not differing, differing
+    statuses = [execution.status for execution in plain]
+    assert statuses[:GOLD] == ["passed"] * GOLD, plain[:GOLD]
+    assert "passed" not in statuses[GOLD:GOLD + WRONG], plain[GOLD:GOLD + WRONG]
+    expected = [status for _, status in special]
+    observed = statuses[GOLD + WRONG:]
+    assert [o if e else None for o, e in zip(observed, expected)] == expected, plain[GOLD + WRONG:]
