@@ -36,10 +36,10 @@ DATA = ROOT.parent / "shared" / "data" / "cruxeval-x"
 ALL = "cpp cs d go java jl js lua php pl py r rb rkt rs scala sh swift ts".split()
 
 
-def ours(language: str, scratch: Path) -> tuple[float, int, list[str]]:
+def ours(language: str, scratch: Path, data: Path) -> tuple[float, int, list[str]]:
     """Wall seconds of the oracle run for one language, its sample count, and its failures."""
     started = time.perf_counter()
-    result = evaluate("cruxeval-x", "oracle", data=DATA, task_args={"subsets": language},
+    result = evaluate("cruxeval-x", "oracle", data=data, task_args={"subsets": language},
                       run_dir=scratch / f"run-{language}", cache_dir=scratch / "cache")
     wall = time.perf_counter() - started
     rows = pq.read_table(result.run_dir / "samples.parquet").to_pylist()
@@ -51,9 +51,9 @@ def ours(language: str, scratch: Path) -> tuple[float, int, list[str]]:
     return wall, len(rows), failures
 
 
-def plain(language: str, count: int) -> tuple[float, list[str], list[str]]:
+def plain(language: str, count: int, data: Path) -> tuple[float, list[str], list[str]]:
     """Mean seconds per program of the sequential official-style executor; its and fast verdicts."""
-    rows = [json.loads(line) for line in (DATA / "cruxeval_preprocessed" / f"{language}.jsonl").open()][:count]
+    rows = [json.loads(line) for line in (data / "cruxeval_preprocessed" / f"{language}.jsonl").open()][:count]
     programs = [Program(language, row["code"]) for row in rows]
     sandbox = LocalSandbox(mode="plain", workers=1)
     started = time.perf_counter()
@@ -68,6 +68,7 @@ def main() -> int:
     parser.add_argument("--languages", default=",".join(ALL))
     parser.add_argument("--plain-sample", type=int, default=50)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--data", type=Path, default=DATA, help="the CRUXEval-X data folder")
     options = parser.parse_args()
     languages = options.languages.split(",")
     report: dict[str, dict] = {}
@@ -75,8 +76,8 @@ def main() -> int:
     print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="cruxeval-gold-") as folder:
         for language in languages:
-            wall, samples, failures = ours(language, Path(folder))
-            mean, plain_statuses, fast_statuses = plain(language, options.plain_sample)
+            wall, samples, failures = ours(language, Path(folder), options.data)
+            mean, plain_statuses, fast_statuses = plain(language, options.plain_sample, options.data)
             plain_total = mean * samples
             same = sum(a == b for a, b in zip(plain_statuses, fast_statuses))
             report[language] = {"samples": samples, "ours_s": wall, "plain_s_per_program": mean,
