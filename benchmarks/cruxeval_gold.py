@@ -9,6 +9,11 @@ only; the official executor's 0.1 s polling floor is not reproduced, which favou
 side). The plain time for a language is extrapolated to all its records times two subtasks,
 as the official executor runs every (record, subtask) program.
 
+Both sides are also measured in CPU seconds (this process plus every process it waited for,
+sandboxed programs included): on a busy machine wall time says more about the neighbours than
+about us, while CPU time stays close; on an idle 2-core machine, wall time is about CPU / 2 for
+ours (2 workers) and CPU for the sequential plain executor.
+
 Printed per language: records, our seconds and programs per second, plain mean seconds per
 program and programs per second, speed-up, and whether plain and fast verdicts agree on the
 sample; then totals and every gold program that did not pass, with its reason.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -36,31 +42,37 @@ DATA = ROOT.parent / "shared" / "data" / "cruxeval-x"
 ALL = "cpp cs d go java jl js lua php pl py r rb rkt rs scala sh swift ts".split()
 
 
-def ours(language: str, scratch: Path, data: Path) -> tuple[float, int, list[str]]:
-    """Wall seconds of the oracle run for one language, its sample count, and its failures."""
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU used so far by this process and all the processes it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def ours(language: str, scratch: Path, data: Path) -> tuple[float, float, int, list[str]]:
+    """Wall and CPU seconds of the oracle run for one language, its sample count, and its failures."""
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = evaluate("cruxeval-x", "oracle", data=data, task_args={"subsets": language},
                       run_dir=scratch / f"run-{language}", cache_dir=scratch / "cache")
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     rows = pq.read_table(result.run_dir / "samples.parquet").to_pylist()
     failures = []
     for row in rows:
         execution = dict(row["execution"])
         if execution.get("pass@1[answer]") != "passed":
             failures.append(f"{row['id']}: {execution.get('pass@1[answer]')} {execution.get('pass@1[answer].reason', '')}")
-    return wall, len(rows), failures
+    return wall, cpu, len(rows), failures
 
 
-def plain(language: str, count: int, data: Path) -> tuple[float, list[str], list[str]]:
-    """Mean seconds per program of the sequential official-style executor; its and fast verdicts."""
+def plain(language: str, count: int, data: Path) -> tuple[float, float, list[str], list[str]]:
+    """Mean wall and CPU seconds per program of the sequential official-style executor; its and fast verdicts."""
     rows = [json.loads(line) for line in (data / "cruxeval_preprocessed" / f"{language}.jsonl").open()][:count]
     programs = [Program(language, row["code"]) for row in rows]
     sandbox = LocalSandbox(mode="plain", workers=1)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     statuses = [sandbox.run([program])[0].status for program in programs]
-    mean = (time.perf_counter() - started) / len(programs)
+    mean, mean_cpu = (time.perf_counter() - started) / len(programs), (cpu_seconds() - cpu) / len(programs)
     fast = [execution.status for execution in LocalSandbox(mode="fast").run(programs)]
-    return mean, statuses, fast
+    return mean, mean_cpu, statuses, fast
 
 
 def main() -> int:
@@ -72,24 +84,28 @@ def main() -> int:
     options = parser.parse_args()
     languages = options.languages.split(",")
     report: dict[str, dict] = {}
-    header = f"{'lang':6} {'samples':>7} {'ours s':>8} {'ours/s':>7} {'plain s/prog':>12} {'plain/s':>8} {'speed-up':>8} {'verdicts':>9}"
+    header = (f"{'lang':6} {'samples':>7} {'ours s':>8} {'ours cpu':>8} {'plain s/p':>9} {'plain cpu/p':>11} "
+              f"{'speed-up wall':>13} {'speed-up cpu':>12} {'verdicts':>9}")
     print(header, flush=True)
     with tempfile.TemporaryDirectory(prefix="cruxeval-gold-") as folder:
         for language in languages:
-            wall, samples, failures = ours(language, Path(folder), options.data)
-            mean, plain_statuses, fast_statuses = plain(language, options.plain_sample, options.data)
-            plain_total = mean * samples
+            wall, cpu, samples, failures = ours(language, Path(folder), options.data)
+            mean, mean_cpu, plain_statuses, fast_statuses = plain(language, options.plain_sample, options.data)
             same = sum(a == b for a, b in zip(plain_statuses, fast_statuses))
-            report[language] = {"samples": samples, "ours_s": wall, "plain_s_per_program": mean,
-                                "plain_extrapolated_s": plain_total, "speedup": plain_total / wall,
+            report[language] = {"samples": samples, "ours_s": wall, "ours_cpu_s": cpu,
+                                "plain_s_per_program": mean, "plain_cpu_s_per_program": mean_cpu,
+                                "plain_extrapolated_s": mean * samples, "plain_extrapolated_cpu_s": mean_cpu * samples,
                                 "verdicts_equal": f"{same}/{len(plain_statuses)}", "failures": failures}
-            print(f"{language:6} {samples:7d} {wall:8.1f} {samples / wall:7.1f} {mean:12.3f} {1 / mean:8.2f} "
-                  f"{plain_total / wall:7.1f}x {same:4d}/{len(plain_statuses):<4d}", flush=True)
-    total_ours = sum(item["ours_s"] for item in report.values())
-    total_plain = sum(item["plain_extrapolated_s"] for item in report.values())
-    total_samples = sum(item["samples"] for item in report.values())
-    print(f"\ntotal: {total_samples} samples, ours {total_ours:.0f} s ({total_ours / 60:.1f} min), "
-          f"plain (extrapolated) {total_plain:.0f} s ({total_plain / 3600:.2f} h), speed-up {total_plain / total_ours:.1f}x")
+            print(f"{language:6} {samples:7d} {wall:8.1f} {cpu:8.1f} {mean:9.3f} {mean_cpu:11.3f} "
+                  f"{mean * samples / wall:12.1f}x {mean_cpu * samples / cpu:11.1f}x {same:4d}/{len(plain_statuses):<4d}",
+                  flush=True)
+    totals = {key: sum(item[key] for item in report.values())
+              for key in ("samples", "ours_s", "ours_cpu_s", "plain_extrapolated_s", "plain_extrapolated_cpu_s")}
+    print(f"\ntotal: {totals['samples']} samples; ours {totals['ours_s']:.0f} s wall, {totals['ours_cpu_s']:.0f} s CPU "
+          f"(idle 2-core estimate {totals['ours_cpu_s'] / 2 / 60:.1f} min); plain (extrapolated) "
+          f"{totals['plain_extrapolated_s']:.0f} s wall, {totals['plain_extrapolated_cpu_s']:.0f} s CPU; speed-up "
+          f"{totals['plain_extrapolated_s'] / totals['ours_s']:.1f}x wall, "
+          f"{totals['plain_extrapolated_cpu_s'] / totals['ours_cpu_s']:.1f}x CPU")
     for language, item in report.items():
         for failure in item["failures"]:
             print(f"not passed: {failure}")
