@@ -82,7 +82,11 @@ def test_fast_mode_gives_the_plain_verdicts(language: str) -> None:
     programs += [Program(language, wrong_output_program(language, index)) for index in range(3)]
     fast = [e.status for e in LocalSandbox(mode="fast").run(programs)]
     plain = [e.status for e in LocalSandbox(mode="plain").run(programs)]
-    assert fast == plain
+    # The official compile timeouts are wall-clock: on a saturated machine the slower plain
+    # compile can hit one (seen at load 15). Such a pair says nothing about the verdicts.
+    compared = [(a, b) for a, b in zip(fast, plain) if "timeout" not in (a, b)]
+    assert len(compared) >= len(programs) // 2, (fast, plain)
+    assert all(a == b for a, b in compared), (fast, plain)
     assert fast[:6] == ["passed"] * 6
     assert all(status in ("failed", "compile_error") for status in fast[6:])  # a wrong literal may not type-check
 
