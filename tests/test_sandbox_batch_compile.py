@@ -3,7 +3,8 @@
 For each language with a `[batch_compile]`, real CRUXEval-X programs run in `plain` mode (the
 official compile and run commands, one fresh compiler per program) and in `fast` mode (one warm
 compiler per chunk, faster run commands): gold programs, gold programs with another record's
-expected value, and programs that do not compile. Every status must be the same in both modes.
+expected value, and programs that do not compile. Every status must be the same in both modes,
+except where the plain compile timed out (an overloaded machine, not the program).
 TypeScript also gets the programs that make its batch compiler fall back to a full check of the
 lib files (a top-level name that clashes with a lib global, an extra lib, a module), and Scala a
 program that writes to stderr (its pass rule needs stderr empty).
@@ -28,6 +29,7 @@ def _in_main(code: str, language: str, statement: str) -> str:
 
 def _special_programs(language: str, code: str) -> list[tuple[Program, str | None]]:
     """(program, the status it must get, or None where only the two modes' agreement matters)."""
+    cases: list[tuple[str, str | None]]
     if language == "java":
         cases = [(_in_main(code, language, 'int harnessX = "s";'), "compile_error"),
                  (code.replace("class Problem", "public class Problem", 1), "compile_error"),  # not in Problem.java
@@ -57,12 +59,17 @@ def test_batch_compiled_verdicts_equal_plain_verdicts(language: str) -> None:
     programs = gold + wrong + [program for program, _ in special]
     fast = LocalSandbox(mode="fast", workers=2).run(programs)
     plain = LocalSandbox(mode="plain", workers=2).run(programs)
-    differing = [(index, f.status, p.status, f.reason, p.reason)
-                 for index, (f, p) in enumerate(zip(fast, plain)) if f.status != p.status]
+    # On an overloaded machine a cold scalac or tsc can exceed the official compile timeout
+    # (twice, as the backend retries); such a plain verdict says nothing about the program.
+    judged = [index for index, execution in enumerate(plain) if execution.status != "timeout"]
+    if len(judged) < len(programs) // 2:
+        pytest.skip(f"{len(programs) - len(judged)} of {len(programs)} plain compiles timed out: machine too loaded")
+    differing = [(index, fast[index].status, plain[index].status, fast[index].reason, plain[index].reason)
+                 for index in judged if fast[index].status != plain[index].status]
     assert not differing, differing
-    statuses = [execution.status for execution in plain]
-    assert statuses[:GOLD] == ["passed"] * GOLD, plain[:GOLD]
-    assert "passed" not in statuses[GOLD:GOLD + WRONG], plain[GOLD:GOLD + WRONG]
+    statuses = [execution.status for execution in fast]
+    assert statuses[:GOLD] == ["passed"] * GOLD, fast[:GOLD]
+    assert "passed" not in statuses[GOLD:GOLD + WRONG], fast[GOLD:GOLD + WRONG]
     expected = [status for _, status in special]
     observed = statuses[GOLD + WRONG:]
-    assert [o if e else None for o, e in zip(observed, expected)] == expected, plain[GOLD + WRONG:]
+    assert [o if e else None for o, e in zip(observed, expected)] == expected, fast[GOLD + WRONG:]

@@ -57,8 +57,10 @@ def test_metric_on_an_undefined_pipeline_is_rejected(tmp_path: Path) -> None:
 
 def test_user_tasks_dir_overrides_and_adds_tasks(tmp_path: Path) -> None:
     tasks = copy_gsm8k(tmp_path, ("name: gsm8k", "name: my-gsm8k"))
+    builtin = [spec.name for spec in list_tasks()]
     names = [spec.name for spec in list_tasks([tasks])]
-    assert names == ["gsm8k", "my-gsm8k"]
+    assert "gsm8k" in builtin and "my-gsm8k" not in builtin
+    assert names == sorted([*builtin, "my-gsm8k"])
     assert load_task("my-gsm8k", [tasks]).directory == tasks / "gsm8k"
 
 

@@ -45,11 +45,11 @@ object BatchScalac {
     worker.shutdown()
   }
 
-  /** Loads scalac, and lets the JIT see it work, before the first job's compile is timed. */
+  /** Loads scalac and the classes a typical program needs before the first job's compile is timed. */
   private def warmUp(): Unit = {
     val folder = Files.createTempDirectory("warm")
     Files.write(folder.resolve("Warm.scala"), WarmUpProgram.getBytes(UTF_8))
-    for (_ <- 1 to 3) compileOne(folder, "Warm.scala")
+    compileOne(folder, "Warm.scala")
   }
 
   private val WarmUpProgram = """import scala.math._
