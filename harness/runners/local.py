@@ -1,7 +1,9 @@
 """The local runner: cache lookups, chunked model calls, scoring, journaling, in one process.
 
-Requests are sorted longest first before chunking (like lm-eval's Collator), so each chunk a
-backend batches holds prompts of similar length and pads little. After every chunk the answers
+Requests are grouped by subset and sorted longest first within it before chunking (like
+lm-eval's Collator, which sees one task at a time), so each chunk a backend batches holds prompts
+of similar length and pads little, and each chunk a sandbox executes holds one or two languages
+(a warm batch compiler then serves hundreds of programs, not a handful). After every chunk the answers
 go to the response cache and the scored records to the run's journal: a kill loses at most the
 chunk in flight, and a restart asks the model only for what neither holds.
 """
@@ -66,6 +68,11 @@ def _records(task: Task, chunk: Sequence[tuple[Sample, Request, Response]], cach
     ]
 
 
+def generation_order(pending: Sequence[tuple[Sample, Request]]) -> list[tuple[Sample, Request]]:
+    """Subset by subset, longest prompt first within each (see the module docstring for why)."""
+    return sorted(pending, key=lambda pair: (pair[0].subset, -len(pair[1].prompt_text())))
+
+
 class LocalRunner:
     """Runs one (task, model) plan into a run directory."""
 
@@ -104,7 +111,7 @@ class LocalRunner:
         return [(s, r) for s, r, key in keyed if key not in hits]
 
     def _generate(self, pending: list[tuple[Sample, Request]], done: dict[tuple[str, int], SampleRecord]) -> None:
-        ordered = sorted(pending, key=lambda pair: len(pair[1].prompt_text()), reverse=True)
+        ordered = generation_order(pending)
         size = max(1, int(self.model.chunk_size))
         fingerprint = self.model.fingerprint() if self.cache is not None else ""
         for start in range(0, len(ordered), size):
