@@ -1,0 +1,103 @@
+"""Finished runs as reports see them: manifests and metrics as small dicts, samples as Arrow tables.
+
+Leaderboards read hundreds of runs and gates read two; both go through here so that samples
+are never turned into Python objects: `sample_scores` reads only the key and score columns of
+each `samples.parquet` and pulls one score out of the `scores` map with Arrow compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from harness.errors import UsageError
+from harness.store.run_dir import MANIFEST, METRICS, SAMPLES, read_json
+
+KEY_COLUMNS = ["id", "subset", "attempt"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One finished run directory: where it is, what was asked (manifest) and what it scored (metrics)."""
+
+    path: Path
+    manifest: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+
+    @property
+    def task(self) -> str:
+        return str(self.manifest["task"]["name"])
+
+    @property
+    def task_version(self) -> str:
+        return str(self.manifest["task"].get("version", ""))
+
+    @property
+    def task_hash(self) -> str:
+        """Hash of the task folder (spec, prompts, scorer): differs when prompts or scoring changed."""
+        return str(self.manifest["task"].get("content_hash", ""))
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"]["spec"])
+
+    @property
+    def finished_at(self) -> str:
+        return str(self.manifest.get("finished_at") or self.manifest.get("started_at") or "")
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / SAMPLES
+
+
+def load_run(path: Path) -> RunInfo:
+    """A finished run; a missing file or an unfinished run is a UsageError that says what to do."""
+    if not (path / MANIFEST).is_file():
+        raise UsageError(f"{path} is not a run directory (no {MANIFEST}); pass a folder written by `harness run`")
+    manifest = read_json(path / MANIFEST)
+    if manifest.get("status") != "complete" or not (path / METRICS).is_file() or not (path / SAMPLES).is_file():
+        raise UsageError(f"run {path} has not finished (status {manifest.get('status')!r}); "
+                         "rerun the same `harness run` command with this --run-dir to complete it")
+    return RunInfo(path=path, manifest=manifest, metrics=read_json(path / METRICS))
+
+
+def find_runs(roots: Sequence[Path]) -> tuple[list[RunInfo], list[tuple[Path, str]]]:
+    """Every finished run under `roots`, and (path, reason) for each run directory left out."""
+    runs: list[RunInfo] = []
+    skipped: list[tuple[Path, str]] = []
+    for root in roots:
+        if not root.is_dir():
+            raise UsageError(f"runs folder {root} does not exist")
+        for manifest in sorted(root.rglob(MANIFEST)):
+            try:
+                runs.append(load_run(manifest.parent))
+            except UsageError as error:
+                skipped.append((manifest.parent, str(error)))
+    return runs, skipped
+
+
+def sample_scores(runs: Sequence[RunInfo], label: str) -> pa.Table:
+    """Columns run (index into `runs`), id, subset, attempt, score: one row per sample and attempt.
+
+    A sample without the score (the metric did not exist in that run) has a null score; a NaN
+    score (unscored: no answer, sandbox error) stays NaN. Callers decide how each counts.
+    """
+    tables = []
+    for index, run in enumerate(runs):
+        table = pq.read_table(run.samples_path, columns=[*KEY_COLUMNS, "scores"])
+        score = pc.map_lookup(table["scores"], pa.scalar(label), "first")
+        tables.append(pa.table({
+            "run": pa.repeat(pa.scalar(index, pa.int32()), table.num_rows),
+            **{column: table[column] for column in KEY_COLUMNS},
+            "score": pc.cast(score, pa.float64()),
+        }))
+    if not tables:
+        return pa.table({"run": pa.array([], pa.int32()), "id": pa.array([], pa.string()),
+                         "subset": pa.array([], pa.string()), "attempt": pa.array([], pa.int32()),
+                         "score": pa.array([], pa.float64())})
+    return pa.concat_tables(tables)
