@@ -96,6 +96,85 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory written by `h
     print_metrics(metrics, title=f"{metrics['task']} × {manifest['model']['spec']}")
 
 
+@app.command()
+def compare(
+    base_run: Path = typer.Argument(..., help="The reference run directory (full or a slim baseline)."),
+    new_run: Path = typer.Argument(..., help="The run to compare against it."),
+    metric: list[str] = typer.Option([], "--metric", help="Only this metric label, e.g. 'pass@1[answer]'; repeatable."),
+    flips: int = typer.Option(20, "--flips", help="List at most N changed samples (regressions first)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level for the sig column."),
+    correction: str = typer.Option("holm", "--correction", help="holm (Holm-Bonferroni over all rows) or none."),
+) -> None:
+    """Per-metric and per-subset deltas on the shared samples, with paired tests, and the samples that flipped."""
+    from harness.report.compare import compare_paths
+    from harness.report.compare_view import print_comparison
+
+    comparison = _guarded(lambda: compare_paths(base_run, new_run, metric or None, alpha, correction))
+    print_comparison(comparison, flips)
+    if comparison.problems:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def gate(
+    baseline: Path = typer.Option(..., "--baseline", help="Baseline run directory, or a folder of runs (one per task)."),
+    candidate: Path = typer.Option(..., "--candidate", help="Candidate run directory, or a folder of runs."),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="Allowed drop in points before a significant drop fails."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level after correction."),
+    metric: list[str] = typer.Option([], "--metric", help="Gate only this metric label; repeatable (default: all shared)."),
+    correction: str = typer.Option("holm", "--correction", help="holm (Holm-Bonferroni over the gated comparisons) or none."),
+    fail_on_change: bool = typer.Option(False, "--fail-on-change", help="Exit 1 on any changed score or metric value."),
+    summary: Optional[Path] = typer.Option(None, "--summary", help="Write a Markdown summary (for a PR comment) here."),
+    flips: int = typer.Option(20, "--flips", help="Changed samples listed in the summary."),
+) -> None:
+    """Exit 1 when a gated metric drops by more than --max-drop points with significance, 0 if not, 2 on unusable input."""
+    from harness.report.compare_view import gate_summary, print_gate
+    from harness.report.gate import gate as run_gate
+
+    result = run_gate(baseline, candidate, max_drop, alpha, metric or None, correction, fail_on_change)
+    print_gate(result)
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(gate_summary(result, flips), encoding="utf-8")
+    raise typer.Exit(code=result.exit_code)
+
+
+baseline_app = typer.Typer(no_args_is_help=True, help="Baselines for `harness gate`.")
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def baseline_save(
+    run_dir: Path = typer.Argument(..., help="A finished run directory."),
+    dest_dir: Path = typer.Argument(..., help="Where to write the slim baseline (created if missing)."),
+) -> None:
+    """Save a slim copy of a run (scores and prompt hashes, no prompt or response text) to keep in git."""
+    from harness.report.baseline import save_baseline
+
+    saved = _guarded(lambda: save_baseline(run_dir, dest_dir))
+    size = sum(path.stat().st_size for path in dest_dir.iterdir() if path.is_file())
+    typer.echo(f"baseline {saved.task_key} × {saved.model} saved to {dest_dir} ({size / 1024:.0f} KiB)")
+
+
+leaderboard_app = typer.Typer(no_args_is_help=True, help="Build leaderboards from finished runs.")
+app.add_typer(leaderboard_app, name="leaderboard")
+
+
+@leaderboard_app.command("build")
+def leaderboard_build(
+    spec: Path = typer.Argument(..., help="A leaderboard yaml (leaderboards/<name>.yaml) or a built-in name, e.g. main."),
+    runs: list[Path] = typer.Option(..., "--runs", help="Folder holding run directories (searched recursively); repeatable."),
+    out: Path = typer.Option(..., "--out", help="Output folder: leaderboard.md, leaderboard.json, index.html, runs/."),
+    max_samples: int = typer.Option(500, "--max-samples", help="Samples per run page (failures first); all stay in samples.parquet."),
+) -> None:
+    """Write a leaderboard (Markdown, JSON and a static HTML page with per-run sample pages) from finished runs."""
+    from harness.report.console import RichProgress
+    from harness.report.leaderboard import build_leaderboard
+
+    result = _guarded(lambda: build_leaderboard(spec, runs, out, max_samples, RichProgress("reading runs")))
+    typer.echo(result.summary())
+
+
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run programs in the language sandboxes; check and build them.")
 app.add_typer(sandbox_app, name="sandbox")
 

@@ -7,6 +7,7 @@ each `samples.parquet` and pulls one score out of the `scores` map with Arrow co
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,6 +20,8 @@ from harness.errors import UsageError
 from harness.store.run_dir import MANIFEST, METRICS, SAMPLES, read_json
 
 KEY_COLUMNS = ["id", "subset", "attempt"]
+# A slim run (`harness baseline save`) stores this hash instead of the prompt text.
+PROMPT_HASH = "prompt_sha256"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class RunInfo:
     @property
     def samples_path(self) -> Path:
         return self.path / SAMPLES
+
+    @property
+    def task_key(self) -> str:
+        """The task as a run folder is matched by: its name, with the variant unless it is the plain one."""
+        variant = self.manifest["task"].get("variant")
+        return f"{self.task}:{variant}" if variant and variant != "plain" else self.task
 
 
 def load_run(path: Path) -> RunInfo:
@@ -101,3 +110,30 @@ def sample_scores(runs: Sequence[RunInfo], label: str) -> pa.Table:
                          "subset": pa.array([], pa.string()), "attempt": pa.array([], pa.int32()),
                          "score": pa.array([], pa.float64())})
     return pa.concat_tables(tables)
+
+
+def prompt_sha256(prompts: pa.ChunkedArray) -> pa.Array:
+    """sha256 hex digest of each prompt's UTF-8 text (a missing prompt hashes as the empty string)."""
+    return pa.array([hashlib.sha256((prompt or "").encode("utf-8")).hexdigest() for prompt in prompts.to_pylist()],
+                    pa.string())
+
+
+def scores_by_sample(run: RunInfo, labels: Sequence[str]) -> pa.Table:
+    """Columns id, subset, attempt, prompt_sha256 and one float64 column per label, one row per sample and attempt.
+
+    Reads a full run (prompt hashes computed from its `prompt` column) and a slim one (which
+    stores `prompt_sha256`) alike. As in `sample_scores`, an absent score is null and an unscored
+    one NaN.
+    """
+    names = set(pq.read_schema(run.samples_path).names)
+    hash_column = PROMPT_HASH if PROMPT_HASH in names else "prompt"
+    if hash_column not in names:
+        raise UsageError(f"{run.samples_path} has neither a prompt nor a {PROMPT_HASH} column; "
+                         "pass a run written by `harness run` or `harness baseline save`")
+    table = pq.read_table(run.samples_path, columns=[*KEY_COLUMNS, hash_column, "scores"])
+    hashes = table[PROMPT_HASH] if hash_column == PROMPT_HASH else prompt_sha256(table["prompt"])
+    columns = {column: table[column] for column in KEY_COLUMNS}
+    columns[PROMPT_HASH] = hashes
+    for label in labels:
+        columns[label] = pc.cast(pc.map_lookup(table["scores"], pa.scalar(label), "first"), pa.float64())
+    return pa.table(columns)
