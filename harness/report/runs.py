@@ -8,6 +8,7 @@ each `samples.parquet` and pulls one score out of the `scores` map with Arrow co
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -82,12 +83,27 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[RunInfo], list[tuple[Path, st
     for root in roots:
         if not root.is_dir():
             raise UsageError(f"runs folder {root} does not exist")
-        for manifest in sorted(root.rglob(MANIFEST)):
+        for folder in _run_folders(root):
             try:
-                runs.append(load_run(manifest.parent))
+                runs.append(load_run(folder))
             except UsageError as error:
-                skipped.append((manifest.parent, str(error)))
+                skipped.append((folder, str(error)))
     return runs, skipped
+
+
+def _run_folders(root: Path) -> list[Path]:
+    """Folders under `root` holding a manifest, following symlinks (people link runs into a board's
+    folder; Path.rglob in Python 3.11 does not follow them) but never entering one folder twice."""
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        if MANIFEST in files:
+            found.append(Path(folder))
+    return sorted(found)
 
 
 def sample_scores(runs: Sequence[RunInfo], label: str) -> pa.Table:
