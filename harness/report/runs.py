@@ -1,8 +1,9 @@
 """Finished runs as reports see them: manifests and metrics as small dicts, samples as Arrow tables.
 
-Leaderboards read hundreds of runs and gates read two; both go through here so that samples
-are never turned into Python objects: `sample_scores` reads only the key and score columns of
-each `samples.parquet` and pulls one score out of the `scores` map with Arrow compute.
+Leaderboards read hundreds of runs and gates read two; both find and load runs here. Samples
+are never turned into Python objects: `scores_by_sample` reads only the key, prompt-hash and
+score columns of a `samples.parquet` and pulls scores out of the `scores` map with Arrow compute
+(the leaderboard reads its columns in `leaderboard_read.py`, in one pass per run).
 """
 
 from __future__ import annotations
@@ -106,28 +107,6 @@ def _run_folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def sample_scores(runs: Sequence[RunInfo], label: str) -> pa.Table:
-    """Columns run (index into `runs`), id, subset, attempt, score: one row per sample and attempt.
-
-    A sample without the score (the metric did not exist in that run) has a null score; a NaN
-    score (unscored: no answer, sandbox error) stays NaN. Callers decide how each counts.
-    """
-    tables = []
-    for index, run in enumerate(runs):
-        table = pq.read_table(run.samples_path, columns=[*KEY_COLUMNS, "scores"])
-        score = pc.map_lookup(table["scores"], pa.scalar(label), "first")
-        tables.append(pa.table({
-            "run": pa.repeat(pa.scalar(index, pa.int32()), table.num_rows),
-            **{column: table[column] for column in KEY_COLUMNS},
-            "score": pc.cast(score, pa.float64()),
-        }))
-    if not tables:
-        return pa.table({"run": pa.array([], pa.int32()), "id": pa.array([], pa.string()),
-                         "subset": pa.array([], pa.string()), "attempt": pa.array([], pa.int32()),
-                         "score": pa.array([], pa.float64())})
-    return pa.concat_tables(tables)
-
-
 def prompt_sha256(prompts: pa.ChunkedArray) -> pa.Array:
     """sha256 hex digest of each prompt's UTF-8 text (a missing prompt hashes as the empty string)."""
     return pa.array([hashlib.sha256((prompt or "").encode("utf-8")).hexdigest() for prompt in prompts.to_pylist()],
@@ -138,8 +117,8 @@ def scores_by_sample(run: RunInfo, labels: Sequence[str]) -> pa.Table:
     """Columns id, subset, attempt, prompt_sha256 and one float64 column per label, one row per sample and attempt.
 
     Reads a full run (prompt hashes computed from its `prompt` column) and a slim one (which
-    stores `prompt_sha256`) alike. As in `sample_scores`, an absent score is null and an unscored
-    one NaN.
+    stores `prompt_sha256`) alike. An absent score (the metric did not exist in that run) is
+    null; an unscored one (no answer, sandbox error) is NaN. Callers decide how each counts.
     """
     names = set(pq.read_schema(run.samples_path).names)
     hash_column = PROMPT_HASH if PROMPT_HASH in names else "prompt"
