@@ -265,16 +265,37 @@ def test_containers_are_removed_after_an_interrupt(image: Callable[[str], None])
     image("py")
     box = DockerSandbox(workers=2)
     programs = [Program("py", f"import time\ntime.sleep({seconds})\n") for seconds in (100, 101)]
-    timer = threading.Timer(8, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
-    started = time.monotonic()
+    main_thread, done, interrupted_at = threading.main_thread().ident, threading.Event(), []
+
+    def started() -> int:
+        try:
+            return len(our_containers(box))
+        except RuntimeError:  # run() has not connected to the engine yet
+            return 0
+
+    def interrupt_once_both_run() -> None:
+        # Wait for the containers rather than a fixed delay: on a loaded machine starting them
+        # can take longer than any guess, and an interrupt before they exist tests nothing.
+        while started() < 2 and not done.wait(0.2):
+            pass
+        if not done.is_set():
+            interrupted_at.append(time.monotonic())
+            signal.pthread_kill(main_thread, signal.SIGINT)
+
+    watcher = threading.Thread(target=interrupt_once_both_run, daemon=True)
     try:
-        timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            box.run(programs)
-        assert time.monotonic() - started < 30  # the sleeping programs were stopped, not waited for
+        watcher.start()
+        try:
+            executions = box.run(programs)
+        except KeyboardInterrupt:
+            pass
+        else:
+            pytest.fail(f"run() returned instead of being interrupted: {[(e.status, e.reason) for e in executions]}")
+        assert interrupted_at and time.monotonic() - interrupted_at[0] < 30  # stopped, not waited for
         assert our_containers(box) == []
     finally:
-        timer.cancel()
+        done.set()
+        watcher.join()
         box.close()
 
 
