@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from harness.assets import asset_dir
 from harness.errors import UsageError
 from harness.tasks.catalog import task_folders
-from harness.tasks.spec import _Checker, load_task_spec
+from harness.tasks.spec import SpecChecker, load_task_spec
 from harness.tasks.yaml_lines import load_yaml_with_lines
 
 TOP_LEVEL_KEYS = {"name", "title", "description", "columns", "sort", "eligibility", "views"}
@@ -114,7 +114,7 @@ def resolve_spec_path(spec: Path) -> Path:
 def load_leaderboard_spec(path: Path) -> LeaderboardSpec:
     """Parse and validate a leaderboard yaml; every error names the file, line and key."""
     raw = load_yaml_with_lines(path)
-    check = _Checker(path)
+    check = SpecChecker(path)
     check.known_keys(raw, TOP_LEVEL_KEYS, "leaderboard")
     name = check.require(raw, "name", str, "leaderboard")
     columns = _build_columns(raw, check)
@@ -141,7 +141,7 @@ def load_leaderboard_spec(path: Path) -> LeaderboardSpec:
     )
 
 
-def _build_columns(raw: Any, check: _Checker) -> tuple[ColumnSpec, ...]:
+def _build_columns(raw: Any, check: SpecChecker) -> tuple[ColumnSpec, ...]:
     items = check.require(raw, "columns", list, "leaderboard")
     if not items:
         check.fail(raw, "columns", "declare at least one column")
@@ -166,7 +166,7 @@ def _build_columns(raw: Any, check: _Checker) -> tuple[ColumnSpec, ...]:
     return tuple(columns)
 
 
-def _subset_patterns(item: Any, check: _Checker) -> tuple[str, ...]:
+def _subset_patterns(item: Any, check: SpecChecker) -> tuple[str, ...]:
     """`subsets: all` (the default) or a list of subset names and shell-style patterns."""
     value = item.get("subsets", "all")
     if value == "all":
@@ -176,7 +176,7 @@ def _subset_patterns(item: Any, check: _Checker) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _check_metric(item: Any, check: _Checker, task: str, metric: str) -> None:
+def _check_metric(item: Any, check: SpecChecker, task: str, metric: str) -> None:
     """A built-in task's metric must be one it reports per sample; tasks from elsewhere are checked against runs."""
     labels = _builtin_metric_labels(task)
     if labels is not None and metric not in labels:
@@ -202,7 +202,7 @@ def _builtin_task_folders() -> dict[str, Path]:
     return task_folders()
 
 
-def _build_sort(raw: Any, check: _Checker, columns: tuple[ColumnSpec, ...]) -> tuple[str, str]:
+def _build_sort(raw: Any, check: SpecChecker, columns: tuple[ColumnSpec, ...]) -> tuple[str, str]:
     sort = check.typed(raw, "sort", dict) or {}
     check.known_keys(sort, SORT_KEYS, "sort")
     column = check.typed(sort, "column", str) or columns[0].id
@@ -211,7 +211,7 @@ def _build_sort(raw: Any, check: _Checker, columns: tuple[ColumnSpec, ...]) -> t
     return column, check.choice(sort, "order", ORDERS, "descending")
 
 
-def _build_views(raw: Any, check: _Checker, columns: tuple[ColumnSpec, ...]) -> tuple[HeatmapSpec, ...]:
+def _build_views(raw: Any, check: SpecChecker, columns: tuple[ColumnSpec, ...]) -> tuple[HeatmapSpec, ...]:
     items = check.typed(raw, "views", list) or []
     views = []
     for item in items:

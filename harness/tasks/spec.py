@@ -121,8 +121,8 @@ class TaskSpec:
         return digest.hexdigest()
 
 
-class _Checker:
-    """Raises UsageErrors that point at the task.yaml line of the offending key."""
+class SpecChecker:
+    """Raises UsageErrors that point at the YAML line of the offending key (task and leaderboard specs)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -161,7 +161,7 @@ class _Checker:
 def load_task_spec(path: Path, variant: str | None = None) -> TaskSpec:
     """Parse and validate `path` (a task.yaml), resolving the variant (default: the first)."""
     raw = load_yaml_with_lines(path)
-    check = _Checker(path)
+    check = SpecChecker(path)
     check.known_keys(raw, TOP_LEVEL_KEYS, "task.yaml")
     variants = check.typed(raw, "variants", dict) or {}
     chosen = _choose_variant(raw, variants, variant, path)
@@ -196,7 +196,7 @@ def _merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-def _build_spec(raw: Any, check: _Checker, directory: Path, variant: str | None, variants: tuple[str, ...]) -> TaskSpec:
+def _build_spec(raw: Any, check: SpecChecker, directory: Path, variant: str | None, variants: tuple[str, ...]) -> TaskSpec:
     name = check.require(raw, "name", str, "task.yaml")
     prompt = check.require(raw, "prompt", str, "task.yaml")
     if not (directory / prompt).is_file():
@@ -236,7 +236,7 @@ def _build_spec(raw: Any, check: _Checker, directory: Path, variant: str | None,
     )
 
 
-def _python_hook(raw: Any, check: _Checker, key: str) -> str | None:
+def _python_hook(raw: Any, check: SpecChecker, key: str) -> str | None:
     """`key: python:function` names a function in the task's scorer.py."""
     value = check.typed(raw, key, str)
     if value is not None and not value.startswith("python:"):
@@ -244,7 +244,7 @@ def _python_hook(raw: Any, check: _Checker, key: str) -> str | None:
     return value.removeprefix("python:") if value else None
 
 
-def _build_dataset(raw: Any, check: _Checker) -> DatasetSpec:
+def _build_dataset(raw: Any, check: SpecChecker) -> DatasetSpec:
     data = check.require(raw, "dataset", dict, "task.yaml")
     check.known_keys(data, DATASET_KEYS, "dataset")
     files = check.typed(data, "files", dict, {}) or {}
@@ -260,7 +260,7 @@ def _build_dataset(raw: Any, check: _Checker) -> DatasetSpec:
     )
 
 
-def _build_fewshot(raw: Any, check: _Checker, directory: Path) -> FewshotSpec | None:
+def _build_fewshot(raw: Any, check: SpecChecker, directory: Path) -> FewshotSpec | None:
     data = check.typed(raw, "fewshot", dict)
     if not data:
         return None
@@ -280,7 +280,7 @@ def _build_fewshot(raw: Any, check: _Checker, directory: Path) -> FewshotSpec | 
     )
 
 
-def _build_generation(raw: Any, check: _Checker) -> GenerationSettings:
+def _build_generation(raw: Any, check: SpecChecker) -> GenerationSettings:
     data = check.typed(raw, "generation", dict) or {}
     check.known_keys(data, GENERATION_KEYS, "generation")
     return GenerationSettings(
@@ -291,7 +291,7 @@ def _build_generation(raw: Any, check: _Checker) -> GenerationSettings:
     )
 
 
-def _build_extraction(raw: Any, check: _Checker) -> dict[str, tuple[Any, ...]]:
+def _build_extraction(raw: Any, check: SpecChecker) -> dict[str, tuple[Any, ...]]:
     data = check.require(raw, "extraction", dict, "task.yaml")
     pipelines = {}
     for name, steps in data.items():
@@ -301,7 +301,7 @@ def _build_extraction(raw: Any, check: _Checker) -> dict[str, tuple[Any, ...]]:
     return pipelines
 
 
-def _build_metrics(raw: Any, check: _Checker) -> tuple[MetricSpec, ...]:
+def _build_metrics(raw: Any, check: SpecChecker) -> tuple[MetricSpec, ...]:
     items = check.require(raw, "metrics", list, "task.yaml")
     pipelines = raw["extraction"]
     metrics = []
@@ -320,7 +320,7 @@ def _build_metrics(raw: Any, check: _Checker) -> tuple[MetricSpec, ...]:
     return tuple(metrics)
 
 
-def _build_args(raw: Any, check: _Checker) -> dict[str, ArgSpec]:
+def _build_args(raw: Any, check: SpecChecker) -> dict[str, ArgSpec]:
     data = check.typed(raw, "args", dict) or {}
     args = {}
     for name, item in data.items():
