@@ -32,6 +32,7 @@ class Sample:
     index: int
     data: Mapping[str, Any]
     target: str
+    groups: Mapping[str, str] = field(default_factory=dict)  # e.g. {"subject": "Algebra", "level": "Level 5"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,15 @@ class Request:
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
+    @property
+    def continues_assistant(self) -> bool:
+        """A chat request whose last turn is the assistant's: the model continues that turn.
+
+        Methods such as Critic-CoT prefill the answer ("Step 1"); the response holds only what
+        the model added after the prefill.
+        """
+        return bool(self.messages) and self.messages[-1].role == "assistant"
+
     def prompt_text(self) -> str:
         """The prompt as one string, for logs and length-sorting."""
         if self.prompt is not None:
@@ -106,6 +116,9 @@ class Response:
     latency_s: float = 0.0
     finish_reason: str | None = None
     error: str | None = None
+    # What a wrapping adapter did to reach `text` (JSON-serialisable): every candidate it drew,
+    # the critic's labels, which survived. Kept in the sample record so a user can see why.
+    trace: Mapping[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -136,3 +149,5 @@ class SampleRecord:
     cached: bool
     error: str | None = None
     execution: Mapping[str, str] = field(default_factory=dict)  # label -> sandbox status (and `label.reason`)
+    groups: Mapping[str, str] = field(default_factory=dict)  # the sample's groups, for per-group metrics
+    trace: str | None = None  # JSON: an adapter's Response.trace, with every candidate's scores added

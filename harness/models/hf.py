@@ -264,7 +264,9 @@ def render_prompt(tokenizer: Any, request: Request, chat_template: bool | None, 
     turns = chat_turns(tokenizer, request, chat_template, model)
     if turns is None:
         return request.prompt or ""
-    return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+    prefill = request.continues_assistant
+    return tokenizer.apply_chat_template(turns, add_generation_prompt=not prefill,
+                                         continue_final_message=prefill, tokenize=False)
 
 
 def chat_turns(

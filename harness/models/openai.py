@@ -135,6 +135,9 @@ class OpenAIModel:
     def _generate_one(self, request: Request) -> Response:
         args = self._sampling_args(request)
         if self._uses_chat(request):
+            if request.continues_assistant:  # vLLM serve's extension; other servers may refuse it
+                args["extra_body"] = {**args.get("extra_body", {}), "continue_final_message": True,
+                                      "add_generation_prompt": False}
             call = partial(self._client.chat.completions.create, messages=chat_messages(request), **args)
             completion, latency = self._with_retries(call)
             choice = completion.choices[0]

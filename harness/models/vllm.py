@@ -114,12 +114,22 @@ class VLLMModel:
         return _completions(outputs, (time.perf_counter() - started) / len(requests))
 
     def _chat(self, requests: list[Request]) -> list[Response]:
-        model = f"vllm:{self.name}"
-        conversations = [chat_turns(self.tokenizer, r, self.chat_template, model) for r in requests]
-        params = [self.sampling_params(r.settings) for r in requests]
-        started = time.perf_counter()
-        outputs = self.llm.chat(conversations, params, use_tqdm=False)
-        return _completions(outputs, (time.perf_counter() - started) / len(requests))
+        """`LLM.chat` per prefill kind: its flags apply to a whole call, so prefilled turns
+        (a trailing assistant message, continued) go in their own call."""
+        responses: list[Response | None] = [None] * len(requests)
+        for prefill in (False, True):
+            indices = [i for i, r in enumerate(requests) if r.continues_assistant == prefill]
+            if not indices:
+                continue
+            model = f"vllm:{self.name}"
+            conversations = [chat_turns(self.tokenizer, requests[i], self.chat_template, model) for i in indices]
+            params = [self.sampling_params(requests[i].settings) for i in indices]
+            started = time.perf_counter()
+            outputs = self.llm.chat(conversations, params, use_tqdm=False, add_generation_prompt=not prefill,
+                                    continue_final_message=prefill)
+            for i, response in zip(indices, _completions(outputs, (time.perf_counter() - started) / len(indices))):
+                responses[i] = response
+        return [response for response in responses if response is not None]
 
     def _score(self, requests: list[Request]) -> list[Response]:
         prefix = self.tokenizer.bos_token_id

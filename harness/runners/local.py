@@ -63,6 +63,7 @@ def _records(task: Task, chunk: Sequence[tuple[Sample, Request, Response]], cach
             response=response.text, target=sample.target, extracted=result.extracted, scores=result.scores,
             latency_s=response.latency_s, input_tokens=response.input_tokens,
             output_tokens=response.output_tokens, cached=cached, error=response.error, execution=result.execution,
+            groups=dict(sample.groups), trace=result.trace,
         )
         for (sample, request, response), result in zip(chunk, scored)
     ]

@@ -7,11 +7,13 @@ sample has value null.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from typing import Any, Sequence
 
 from harness.scoring.bootstrap import mean_with_ci
+from harness.scoring.candidates import derived_labels, filter_quality
 from harness.scoring.pass_at_k import per_problem_pass_at_k
 from harness.types import SampleRecord
 
@@ -47,12 +49,27 @@ def aggregate(task: str, labels: Sequence[str], records: Sequence[SampleRecord],
     """metrics.json content: {"task", "metrics": {label: {...}}, "subsets": {subset: {label: {...}}}}.
 
     A subset with unscored samples (a sandbox error, a missing replay answer) has complete=false.
+    Tasks that declare groups (MATH: subject, level) also get "groups": {name: {value: {label: ...}}};
+    runs whose responses carry adapter traces also get the candidates' labels and "filter" quality.
     """
+    traces = [json.loads(record.trace) for record in records if record.trace]
+    present = {label for record in records for label in record.scores}
+    labels = [*labels, *(label for label in derived_labels(labels) if label in present)]
     by_subset: dict[str, list[SampleRecord]] = defaultdict(list)
+    by_group: dict[str, dict[str, list[SampleRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         by_subset[record.subset].append(record)
-    return {
+        for name, value in record.groups.items():
+            by_group[name][value].append(record)
+    result = {
         "task": task,
         "metrics": _table(records, labels, repeats, seed),
         "subsets": {subset: _table(rows, labels, repeats, seed) for subset, rows in sorted(by_subset.items())},
     }
+    if by_group:
+        result["groups"] = {name: {value: _table(rows, labels, repeats, seed) for value, rows in sorted(values.items())}
+                            for name, values in by_group.items()}
+    quality = filter_quality(traces, labels)
+    if quality:
+        result["filter"] = quality
+    return result

@@ -40,6 +40,8 @@ SAMPLE_SCHEMA = pa.schema([
     ("cached", pa.bool_()),
     ("error", pa.string()),
     ("execution", pa.map_(pa.string(), pa.string())),
+    ("groups", pa.map_(pa.string(), pa.string())),
+    ("trace", pa.string()),
 ])
 
 
@@ -108,6 +110,7 @@ class RunDir:
             row["extracted"] = list(row["extracted"].items())
             row["scores"] = list(row["scores"].items())
             row["execution"] = list(row["execution"].items())
+            row["groups"] = list(row["groups"].items())
         table = pa.Table.from_pylist(rows, schema=SAMPLE_SCHEMA)
         temporary = self.path / (SAMPLES + ".tmp")
         pq.write_table(table, temporary)

@@ -47,9 +47,10 @@ def load_task(name: str, extra_dirs: Sequence[Path] = (), variant: str | None = 
     folders = task_folders(extra_dirs)
     if base not in folders:
         raise UsageError(f"unknown task {base!r}; known: {', '.join(sorted(folders)) or 'none'} (add folders with --tasks-dir)")
-    spec = load_task_spec(folders[base] / "task.yaml", named_variant or variant)
+    spec = load_task_spec(folders[base] / "task.yaml", named_variant or variant, alias=base)
     if base != spec.name:
-        spec = dataclasses.replace(spec, name=base, preset_args=spec.aliases[base])
+        preset = {key: value for key, value in spec.aliases[base].items() if key != "dataset"}
+        spec = dataclasses.replace(spec, name=base, preset_args=preset)
     return spec
 
 

@@ -19,7 +19,7 @@ from harness.types import GenerationSettings
 TOP_LEVEL_KEYS = {
     "name", "version", "description", "dataset", "target", "id", "request", "format", "args",
     "variants", "default_variant", "prompt", "system", "fewshot", "generation", "oracle",
-    "extraction", "metrics", "repeats", "subtasks", "aliases", "chat", "context", "aggregate",
+    "extraction", "metrics", "repeats", "subtasks", "aliases", "chat", "context", "aggregate", "groups",
 }
 DATASET_KEYS = {"hub", "config", "split", "fewshot_split", "files", "subsets", "id_field", "join"}
 FEWSHOT_KEYS = {"n", "sampler", "seed", "answer", "examples", "separator", "target_delimiter", "inline"}
@@ -105,6 +105,7 @@ class TaskSpec:
     chat_system: str | None = None
     context_hook: str | None = None
     aggregate_hook: str | None = None
+    groups: Mapping[str, str] = field(default_factory=dict)  # group name -> template of the sample's value
 
     def metric_labels(self) -> list[str]:
         return [label for metric in self.metrics for label in metric.labels()]
@@ -158,17 +159,38 @@ class SpecChecker:
         return value
 
 
-def load_task_spec(path: Path, variant: str | None = None) -> TaskSpec:
-    """Parse and validate `path` (a task.yaml), resolving the variant (default: the first)."""
+def load_task_spec(path: Path, variant: str | None = None, alias: str | None = None) -> TaskSpec:
+    """Parse and validate `path` (a task.yaml), resolving the variant (default: the first).
+
+    An alias may carry a `dataset` mapping that replaces dataset keys (MATH-500 is MATH's task
+    on another file and hub id); its other keys are preset task args.
+    """
     raw = load_yaml_with_lines(path)
     check = SpecChecker(path)
     check.known_keys(raw, TOP_LEVEL_KEYS, "task.yaml")
+    if alias is not None:
+        raw = _apply_alias(raw, check, alias)
     variants = check.typed(raw, "variants", dict) or {}
     chosen = _choose_variant(raw, variants, variant, path)
     merged = _merge(raw, variants[chosen]) if chosen else raw
     if chosen:
         check.known_keys(variants[chosen], TOP_LEVEL_KEYS - {"variants", "name", "version"}, f"variant {chosen!r}")
     return _build_spec(merged, check, path.parent, chosen, tuple(variants))
+
+
+def _apply_alias(raw: Any, check: SpecChecker, alias: str) -> Any:
+    """The spec with the alias's `dataset` keys over the task's own (line numbers kept)."""
+    aliases = check.typed(raw, "aliases", dict) or {}
+    dataset = (aliases.get(alias) or {}).get("dataset")
+    if dataset is None:
+        return raw
+    check.known_keys(dataset, DATASET_KEYS, f"aliases.{alias}.dataset")
+    base = check.require(raw, "dataset", dict, "task.yaml")
+    combined = type(base)({**base, **dataset})
+    combined.lines = {**getattr(base, "lines", {}), **getattr(dataset, "lines", {})}
+    updated = copy.copy(raw)
+    updated["dataset"] = combined
+    return updated
 
 
 def _choose_variant(raw: Any, variants: dict, variant: str | None, path: Path) -> str | None:
@@ -233,6 +255,7 @@ def _build_spec(raw: Any, check: SpecChecker, directory: Path, variant: str | No
         chat_system=check.typed(chat, "system", str),
         context_hook=_python_hook(raw, check, "context"),
         aggregate_hook=_python_hook(raw, check, "aggregate"),
+        groups={str(k): str(v) for k, v in (check.typed(raw, "groups", dict, {}) or {}).items()},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import importlib.util
+import json
 import math
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 from harness.errors import UsageError
 from harness.registry import SCORERS
 from harness.sandbox.types import Sandbox
+from harness.scoring.candidates import score_candidates
 from harness.tasks.datasets import DataLocator
 from harness.tasks.execution import ExecutionScorer
 from harness.tasks.extraction import Extractor
@@ -199,7 +201,8 @@ class Task:
             sample_id = "/".join(str(part) for part in (subset, subtask, index) if part is not None)
         target = self.renderer.inline(self.spec.target, context)
         label = ".".join(part for part in (subset or self.spec.dataset.config or "default", subtask) if part)
-        return Sample(id=sample_id, subset=label, index=index, data=row, target=target)
+        groups = {name: self.renderer.inline(template, context) for name, template in self.spec.groups.items()}
+        return Sample(id=sample_id, subset=label, index=index, data=row, target=target, groups=groups)
 
     def requests(self, sample: Sample, examples: list[Mapping[str, Any]], seed: int) -> list[Request]:
         """One request per attempt; sampled attempts get distinct seeds so they differ."""
@@ -233,7 +236,21 @@ class Task:
                 for (sample, response), result in zip(pairs, results):
                     result.scores[label] = math.nan if response.error else \
                         float(scorer(result.extracted[pipeline], sample, **metric.options))
+        for (sample, response), result in zip(pairs, results):
+            if response.trace is not None and not response.error:
+                trace, derived = score_candidates(response.trace, lambda text: self._score_text(text, sample))
+                result.trace = json.dumps(trace)
+                result.scores.update(derived)
         return results
+
+    def _score_text(self, text: str, sample: Sample) -> dict[str, float]:
+        """Every metric that needs no sandbox, on one text (an adapter's candidate)."""
+        extracted = self.extractor.extract(text)
+        return {
+            label: float(scorer(extracted[pipeline], sample, **metric.options))
+            for metric, scorer in zip(self.spec.metrics, self.scorers) if not isinstance(scorer, ExecutionScorer)
+            for pipeline, label in zip(metric.extraction, metric.labels())
+        }
 
     def _score_by_execution(self, scorer: ExecutionScorer, pipeline: str, label: str,
                             pairs: Sequence[tuple[Sample, Response]], results: list[ScoredResponse]) -> None:
@@ -261,6 +278,7 @@ class ScoredResponse:
     extracted: dict[str, str]
     scores: dict[str, float]
     execution: dict[str, str]
+    trace: str | None = None  # JSON of the response's trace with every candidate's scores
 
 
 def _default_sandbox() -> Sandbox:
