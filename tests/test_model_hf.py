@@ -153,6 +153,22 @@ def test_sampling_is_reproducible_with_a_seed_and_leaves_global_rng_alone(model:
     assert torch.equal(state, torch.get_rng_state())
 
 
+def test_sampled_requests_with_different_seeds_share_one_batch_and_keep_their_samples(
+    model: HFModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = [ask(PROMPTS[0], max_tokens=12, temperature=0.7, seed=seed) for seed in range(4)]
+    alone = [model.generate([request])[0].text for request in requests]
+    calls = []
+    generate = model.model.generate
+    monkeypatch.setattr(model.model, "generate", lambda **kwargs: calls.append(1) or generate(**kwargs))
+
+    together = [response.text for response in model.generate(requests)]
+
+    assert len(calls) == 1
+    assert together == alone
+    assert len(set(together)) > 1
+
+
 def test_loglikelihood_matches_a_hand_computation(model: HFModel) -> None:
     pairs = [("Tom buys 3", " apples"), ("Question: How many eggs are there? Answer:", " 7 + 2 = 9."), ("", "Anna")]
     requests = [Request("loglikelihood", "l", prompt=c, continuation=x) for c, x in pairs]

@@ -9,12 +9,13 @@ them fast on CPU lives in `hf_decoding`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import time
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteriaList
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList, StoppingCriteriaList
 
 from harness.errors import UsageError
 from harness.models.checkpoints import checkpoint_identity, identity_digest
@@ -25,12 +26,12 @@ from harness.models.hf_decoding import (
     cut_at_stop,
     preallocated_cache,
     prefill_rows,
-    seeded,
 )
+from harness.models.hf_sampling import RowSeededSampler
 from harness.types import GenerationSettings, Request, Response
 
 # Bump when a change here changes outputs, so responses cached from the old code are not reused.
-ENGINE_REVISION = 1
+ENGINE_REVISION = 2  # 2: sampling seeded per row (hf_sampling)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -94,7 +95,8 @@ class HFModel:
         return self._fingerprint
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        """Answer `generate` and `loglikelihood` requests; equal settings share batches."""
+        """Answer `generate` and `loglikelihood` requests; equal settings share batches (seeds
+        aside: each sampled row has its own generator, see `hf_sampling`)."""
         groups: dict[GenerationSettings | None, list[int]] = {}
         for index, request in enumerate(requests):
             if request.kind not in ("generate", "loglikelihood"):
@@ -102,7 +104,7 @@ class HFModel:
                     f"the hf backend cannot answer {request.kind!r} requests (sample "
                     f"{request.sample_id}); it answers generate and loglikelihood"
                 )
-            settings = request.settings if request.kind == "generate" else None
+            settings = dataclasses.replace(request.settings, seed=None) if request.kind == "generate" else None
             groups.setdefault(settings, []).append(index)
         responses = [Response()] * len(requests)
         for settings, indices in groups.items():
@@ -110,7 +112,7 @@ class HFModel:
             if settings is None:
                 answers = self._score_group(group)
             else:
-                answers = self._generate_group(group, settings)
+                answers = self._generate_group(group, settings, [request.settings.seed for request in group])
             for index, answer in zip(indices, answers):
                 responses[index] = answer
         return responses
@@ -131,7 +133,7 @@ class HFModel:
             yield order[start : start + self.batch_size]
 
     def _generate_group(
-        self, requests: list[Request], settings: GenerationSettings
+        self, requests: list[Request], settings: GenerationSettings, seeds: list[int | None]
     ) -> list[Response]:
         budget = self.max_length - settings.max_tokens
         if settings.max_tokens < 1 or budget < 1:
@@ -143,25 +145,27 @@ class HFModel:
         prompts = [ids[-budget:] or [self.prefix_id] for ids in encoded]
         responses = [Response()] * len(requests)
         for batch in self._batches([len(prompt) for prompt in prompts]):
-            answers = self._generate_batch([prompts[i] for i in batch], settings)
+            answers = self._generate_batch([prompts[i] for i in batch], settings, [seeds[i] for i in batch])
             for index, answer in zip(batch, answers):
                 responses[index] = answer
         return responses
 
     def _generate_batch(
-        self, prompts: list[list[int]], settings: GenerationSettings
+        self, prompts: list[list[int]], settings: GenerationSettings, seeds: list[int | None]
     ) -> list[Response]:
         started = time.perf_counter()
         input_ids, attention_mask = _pad(prompts, self.pad_id, left=True)
         width = input_ids.shape[1]
         watch = StopWatch(self.tokenizer, settings.stop, self.eos_ids, width)
         cache = self._decoding_cache(prompts, width + settings.max_tokens)
-        with torch.inference_mode(), seeded(None if settings.greedy else settings.seed, self.device):
+        sampler = [] if settings.greedy else [RowSeededSampler(seeds, settings.temperature, settings.top_p, self.device)]
+        with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention_mask.to(self.device),
                 generation_config=self._generation_config(settings),
                 stopping_criteria=StoppingCriteriaList([watch]),
+                logits_processor=LogitsProcessorList(sampler),
                 **({"cache": cache} if cache is not None else {}),
             )
         latency = (time.perf_counter() - started) / len(prompts)
@@ -187,23 +191,18 @@ class HFModel:
         return preallocated_cache(self.model.config, capacity)
 
     def _generation_config(self, settings: GenerationSettings) -> Any:
-        """The model's own generation config (its EOS ids, say) with our decoding settings on top;
-        top-k is off so that sampling means temperature and top-p only, as in vLLM."""
+        """The model's own generation config (its EOS ids, say) with greedy decoding on top:
+        sampling, when asked, is done by `RowSeededSampler` (temperature and top-p, as in vLLM)."""
         config = copy.deepcopy(self.model.generation_config)
-        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
-        if not settings.greedy:
-            sampling = {
-                "do_sample": True,
-                "temperature": settings.temperature,
-                "top_p": settings.top_p,
-            }
         config.update(
             max_new_tokens=settings.max_tokens,
             pad_token_id=self.pad_id,
             eos_token_id=sorted(self.eos_ids),
             num_beams=1,
             top_k=None,
-            **sampling,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
         )
         return config
 

@@ -17,8 +17,7 @@ token-identical to lm-eval's on all 100 GSM8K prompts x 256 tokens of the speed 
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 from transformers import AttentionInterface, StoppingCriteria
@@ -229,14 +228,3 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
     """The text before the earliest stop string (lm-eval's `until`: the stop itself is dropped)."""
     cut = min((index for stop in stops if (index := text.find(stop)) >= 0), default=len(text))
     return text[:cut]
-
-
-@contextlib.contextmanager
-def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Seed sampling without disturbing the caller's global random state; None leaves it be."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
