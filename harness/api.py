@@ -8,6 +8,7 @@ goes into the manifest and into the run key that guards resumption.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 import subprocess
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import UsageError
-from harness.models.base import Model, check_model_spec, load_model, parse_key_values
+from harness.models.base import Model, ModelSpec, check_model_spec, load_model, parse_key_values
+from harness.registry import MODELS
 from harness.sandbox.types import Sandbox
 from harness.runners.local import LocalRunner, Progress, RunStats
 from harness.scoring.aggregate import aggregate
@@ -108,6 +110,18 @@ def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], 
     return create
 
 
+def _with_run_cache(spec: ModelSpec, use_cache: bool, cache_dir: Path | str | None) -> ModelSpec:
+    """Adapters cache their inner models' answers themselves (`cache`, `cache_dir` arguments);
+    they follow the run's --no-cache and --cache-dir unless the spec sets them."""
+    parameters = inspect.signature(MODELS.get(spec.backend)).parameters
+    args = dict(spec.args)
+    if "cache" in parameters and not use_cache:
+        args.setdefault("cache", False)
+    if "cache_dir" in parameters and cache_dir is not None:
+        args.setdefault("cache_dir", str(cache_dir))
+    return ModelSpec(spec.backend, spec.name, args)
+
+
 def evaluate(
     task: str,
     model: str | Model,
@@ -138,7 +152,7 @@ def evaluate(
     task_obj = Task(spec, own_args, data_path, sandbox_factory=sandbox_factory(sandbox, cache_dir))
     samples = task_obj.samples(limit)
     plan = [(sample, request) for sample, examples in samples for request in task_obj.requests(sample, examples, seed)]
-    model_obj = load_model(model_spec) if model_spec is not None else model
+    model_obj = load_model(_with_run_cache(model_spec, use_cache, cache_dir)) if model_spec is not None else model
     model_label = str(model_spec) if model_spec is not None else model_obj.name
 
     run_path = Path(run_dir) if run_dir else _default_run_dir(Path(runs_root), spec.name, model_label)
