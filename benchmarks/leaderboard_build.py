@@ -84,6 +84,9 @@ def run_table(base: pa.Table, skill: float, rng: np.random.Generator) -> pa.Tabl
         "output_tokens": pa.array(rng.integers(5, 40, rows)), "cached": pa.array(np.zeros(rows, bool)),
         "error": pa.nulls(rows, pa.string()),
         "execution": map_column(LABELS, pa.array(np.repeat(status, len(LABELS)), pa.string()), rows),
+        "groups": pa.MapArray.from_arrays(pa.array(np.zeros(rows + 1, np.int32)), pa.array([], pa.string()),
+                                          pa.array([], pa.string())),
+        "trace": pa.nulls(rows, pa.string()),
     }, schema=SAMPLE_SCHEMA)
 
 
