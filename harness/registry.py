@@ -60,6 +60,7 @@ MODELS = Registry(
         "openai": "harness.models.openai:OpenAIModel",
         "oracle": "harness.models.oracle:OracleModel",
         "replay": "harness.models.replay:ReplayModel",
+        "critic-cot": "harness.adapters.critic_cot:CriticCoTModel",
     },
 )
 
@@ -69,5 +70,8 @@ SCORERS = Registry(
     {
         "exact_match": "harness.scoring.exact_match:exact_match",
         "math_verify": "harness.scoring.math_equivalence:math_verify_match",
+        "hendrycks": "harness.scoring.math_hendrycks:hendrycks_match",
+        "minerva": "harness.scoring.math_minerva:minerva_match",
+        "prm800k": "harness.scoring.math_prm800k:prm800k_match",
     },
 )

@@ -52,6 +52,7 @@ class FakeLLM:
     model: str
     kwargs: dict[str, Any]
     calls: list[tuple[str, Any, Any]] = field(default_factory=list)
+    chat_flags: list[tuple[bool, bool]] = field(default_factory=list)
 
     def get_tokenizer(self) -> Any:
         return AutoTokenizer.from_pretrained(self.model)
@@ -60,8 +61,11 @@ class FakeLLM:
         self.calls.append(("generate", prompts, params))
         return [self._output(prompt["prompt_token_ids"]) for prompt in prompts]
 
-    def chat(self, conversations: list[list[dict]], params: Any, use_tqdm: bool = True) -> list[FakeRequestOutput]:
+    def chat(self, conversations: list[list[dict]], params: Any, use_tqdm: bool = True,
+             add_generation_prompt: bool = True, continue_final_message: bool = False) -> list[FakeRequestOutput]:
+        """vLLM's LLM.chat keywords (0.6.3+): the flags apply to the whole call."""
         self.calls.append(("chat", conversations, params))
+        self.chat_flags.append((add_generation_prompt, continue_final_message))
         return [self._output([5, 6]) for _ in conversations]
 
     def _output(self, ids: list[int]) -> FakeRequestOutput:
@@ -126,6 +130,19 @@ def test_chat_requests_go_through_llm_chat(fake_vllm: types.ModuleType, tiny_mod
     assert conversations == [[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]]
     assert params[0].kwargs["max_tokens"] == 256
     assert len(methods["generate"][0]) == 1
+    assert [r.text for r in responses] == ["ok", "ok"]
+
+
+def test_a_prefilled_assistant_turn_is_continued_in_its_own_chat_call(
+    fake_vllm: types.ModuleType, tiny_model_dir: Path
+) -> None:
+    model = load_model(f"vllm:{tiny_model_dir}")
+    asked = Request("generate", "a", messages=(Message("user", "Hi"),))
+    prefilled = Request("generate", "b", messages=(Message("user", "Hi"), Message("assistant", "Step 1")))
+
+    responses = model.generate([prefilled, asked])
+
+    assert model.llm.chat_flags == [(True, False), (False, True)]
     assert [r.text for r in responses] == ["ok", "ok"]
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import UsageError
+from harness.scoring.boxed import last_boxed_content
 
 FALLBACK = "[invalid]"
 Step = Callable[[str], str]
@@ -58,6 +59,38 @@ def strip_thinking_step() -> Step:
     def extract(text: str) -> str:
         text = closed.sub("", text)
         return "" if "<think>" in text else text.strip()
+
+    return extract
+
+
+@extraction_step("last_boxed")
+def last_boxed_step(fallback: str = FALLBACK) -> Step:
+    """What the last `\\boxed{...}` holds (nested braces, `\\boxed x`, `\\fbox{...}`), as MATH's
+    own code takes a gold answer from a solution; see `harness.scoring.boxed` for its quirks."""
+
+    def extract(text: str) -> str:
+        content = last_boxed_content(text)
+        return fallback if content is None else content
+
+    return extract
+
+
+@extraction_step("minerva_answer")
+def minerva_answer_step(fallback: str = FALLBACK) -> Step:
+    """lm-eval `minerva_math`'s `get_unnormalized_answer`, with its regex and quirks unchanged.
+
+    lm-eval appends "I hope it is correct." before searching, so a response cut off before that
+    sentence still matches when it ends in a space (the regex's unescaped `.` then takes the
+    character before that space). `.` does not cross lines. lm-eval marks no match with
+    "[invalidanswer]"; we return `fallback` (our "[invalid]", the marker every other step uses).
+    Neither survives Minerva's normaliser as anything a gold answer could equal, so verdicts
+    do not change.
+    """
+    pattern = re.compile(r"Final Answer: The final answer is(.*?). I hope it is correct.")
+
+    def extract(text: str) -> str:
+        match = pattern.search(text + "I hope it is correct.")
+        return fallback if match is None else match.group(1).strip()
 
     return extract
 

@@ -1,0 +1,102 @@
+"""Critic-CoT filter mode (n samples + n critiques per problem) versus n independent plain runs.
+
+Both sides use the same tiny random Llama (chat template), MATH-500's Critic-CoT solve prompt,
+temperature 0.7 and top-p 0.95, `--max-tokens` new tokens per solution, on the CPU:
+
+- critic-cot: ONE `harness run` with `critic-cot:hf:MODEL,n=N`: N solutions per problem in
+  batched solver calls, then N critiques per problem in batched critic calls (the critic is the
+  solver's weights), every inner answer through the response cache;
+- plain: N `harness run` processes with `hf:MODEL`, seeds 0..N-1, each sampling one solution per
+  problem (what a user does to get N samples without the adapter), with the same batch size.
+
+The adapter does twice the generation (it critiques every sample); the goal is that its wall
+time is at most half of the N plain runs', through batching and one model load. A second
+critic-cot run on a cold outer cache but a warm inner cache shows what caching saves on a
+resume. Printed: wall times, the ratio, and the requests each side made.
+
+    python benchmarks/critic_cot_batching.py --problems 50 --n 16
+
+Needs ../shared/data/math.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "math"
+
+
+def harness_run(work: Path, model: str, run: str, *extra: str, env: dict[str, str]) -> tuple[float, dict]:
+    command = [sys.executable, "-m", "harness.cli", "run", "--task", "math-500:critic-cot", "--model", model,
+               "--data", str(DATA), "--run-dir", str(work / run), *extra]
+    began = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if result.returncode != 0:
+        sys.exit(f"command failed: {' '.join(command)}\n{result.stderr[-3000:]}")
+    return wall, json.loads((work / run / "manifest.json").read_text())
+
+
+def build_model(folder: Path, size: dict[str, int]) -> Path:
+    from harness.testing.tiny import build_tiny_causal_lm
+
+    rows = [json.loads(line) for line in (DATA / "math500_test.jsonl").read_text().splitlines()]
+    return build_tiny_causal_lm(folder / "tiny-model", [row["problem"] + "\n" + row["solution"] for row in rows], **size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", type=int, default=50)
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=64, help="hf batch size on both sides")
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not (DATA / "math500_test.jsonl").is_file():
+        sys.exit(f"MATH data not found at {DATA}")
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        model = build_model(work, {"hidden_size": args.hidden, "layers": 2, "heads": 4,
+                                   "intermediate_size": 4 * args.hidden, "vocab_size": 2000})
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        limit = ["--limit", str(args.problems)]
+        adapter = (f"critic-cot:hf:{model},n={args.n},max_tokens={args.max_tokens},"
+                   f"critic_max_tokens={args.max_tokens},solver.batch_size={args.batch_size}")
+        critic_wall, critic_manifest = harness_run(work, adapter, "critic", *limit, "--cache-dir", str(work / "cache-c"), env=env)
+        resumed_wall, _ = harness_run(work, adapter, "critic-resumed", *limit, "--no-cache",
+                                      "--model-args", f"cache=true,cache_dir={work / 'cache-c'}", env=env)
+        plain_walls = []
+        plain_settings = f"temperature=0.7,top_p=0.95,max_tokens={args.max_tokens}"
+        for seed in range(args.n):
+            wall, _ = harness_run(work, f"hf:{model},batch_size={args.batch_size}", f"plain-{seed}", *limit,
+                                  "--seed", str(seed), "--task-args", plain_settings,
+                                  "--cache-dir", str(work / f"cache-p{seed}"), env=env)
+            plain_walls.append(wall)
+    plain = sum(plain_walls)
+    figures = {
+        "problems": args.problems, "n": args.n, "max_tokens": args.max_tokens, "batch_size": args.batch_size,
+        "critic_cot_wall_s": round(critic_wall, 1), "plain_runs_wall_s": round(plain, 1),
+        "plain_run_mean_s": round(plain / args.n, 1), "ratio": round(critic_wall / plain, 3),
+        "critic_cot_generations": 2 * args.n * args.problems, "plain_generations": args.n * args.problems,
+        "critic_cot_timings": critic_manifest.get("timings"), "resumed_from_inner_cache_wall_s": round(resumed_wall, 1),
+    }
+    print(f"critic-cot filter, n={args.n}, {args.problems} problems: {critic_wall:.1f} s "
+          f"({figures['critic_cot_generations']} generations: solutions + critiques)")
+    print(f"{args.n} plain runs: {plain:.1f} s ({figures['plain_generations']} generations; mean {plain / args.n:.1f} s per run)")
+    print(f"ratio critic-cot / plain = {figures['ratio']:.3f} (goal <= 0.5)")
+    print(f"critic-cot again, outer cache off, inner cache warm: {resumed_wall:.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
