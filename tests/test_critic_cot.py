@@ -180,9 +180,9 @@ def test_filter_makes_one_solver_call_and_one_critic_call_per_batch() -> None:
     assert {r.messages[-1] for r in critiques} == {Message("assistant", "Step 1")}
     assert {(r.settings.temperature, r.settings.max_tokens, r.settings.top_p) for r in solves} == {(0.7, 2048, 0.95)}
     assert {(r.settings.temperature, r.settings.stop) for r in critiques} == {(0.5, ("<correction>",))}
-    # Distinct per candidate; the same across problems, so backends that batch by settings still batch.
+    # Distinct per candidate and per problem (batched problems must not draw correlated samples).
     seeds = [r.settings.seed for r in solves]
-    assert len(set(seeds[:4])) == 4 and seeds[:4] == seeds[4:8] == seeds[8:]
+    assert len(set(seeds)) == 12
     again, again_solver, _ = adapter(solver.script, n=4)
     again.generate([incoming(p, sample_id=p) for p in problems])
     assert [r.settings.seed for r in again_solver.calls[0]] == [r.settings.seed for r in solves]

@@ -70,15 +70,17 @@ class Problem:
     text: str
 
     def seed(self, *path: object) -> int:
-        """A seed for one inner generation, fixed by the incoming seed and attempt and the path.
+        """A seed for one inner generation, fixed by the incoming seed and attempt, the problem
+        and the path.
 
         Fixed so a rerun asks identical requests (and hits the cache); distinct per path so the
         n candidates, and the rounds of each refine restart, are distinct samples (identical
-        requests would share one cache entry). The sample id is left out on purpose: candidate i
-        of every problem in a batch gets the same settings, so backends that batch requests by
-        settings (hf) still batch across problems.
+        requests would share one cache entry); distinct per problem so that problems batched
+        together do not draw correlated samples. The problem text, not the sample id, enters, so
+        the same problem gets the same samples under any id. Differing seeds do not split
+        batches: `hf:` samples each row with its own generator, vLLM takes per-request seeds.
         """
-        key = json.dumps([self.request.settings.seed, self.request.attempt, *path])
+        key = json.dumps([self.request.settings.seed, self.request.attempt, self.text, *path])
         return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
     def ask(self, prompt: str, prefix: str, settings: GenerationSettings) -> Request:
