@@ -216,6 +216,7 @@ def test_candidates_without_an_answer_never_vote_or_get_critiqued() -> None:
     assert (response.trace["chosen"], response.trace["majority"], response.trace["fallback"]) == (2, 2, None)
     assert [c["answer"] for c in response.trace["candidates"]] == [None, None, "8"]
     assert [c["critique"] is None for c in response.trace["candidates"]] == [True, True, False]
+    assert [c["rejected"] for c in response.trace["candidates"]] == [None, None, False]  # unjudged: null
     assert len(critic.calls[0]) == 1
     none, _, none_critic = adapter({"P?": [continuation(None)] * 2}, n=2)
     [response] = none.generate([incoming("P?")])

@@ -145,7 +145,8 @@ class Candidate:
             "answer": self.answer,
             "critique": self.critique,
             "labels": list(self.labels),
-            "rejected": self.rejected,
+            # null: never critiqued (no steps), so it says nothing about the critic's judgement
+            "rejected": self.rejected if self.critique is not None else None,
         }
 
 

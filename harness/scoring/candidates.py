@@ -47,8 +47,9 @@ def score_candidates(trace: Mapping[str, Any], score_text: Callable[[str], Mappi
 def filter_quality(traces: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Pooled precision, recall and F1 of the candidates' `rejected` flags, incorrect = positive.
 
-    Correctness of a candidate is its score under each label; candidates without a `rejected`
-    flag or with an unscored (NaN) value are left out. A ratio with a zero denominator is null.
+    Correctness of a candidate is its score under each label; candidates the filter never
+    judged (`rejected` missing or null) or with an unscored (NaN) value are left out. A ratio
+    with a zero denominator is null.
     """
     quality = {}
     for label in labels:
@@ -56,7 +57,7 @@ def filter_quality(traces: Sequence[Mapping[str, Any]], labels: Sequence[str]) -
         for trace in traces:
             for candidate in trace.get("candidates", ()):
                 value = candidate.get("scores", {}).get(label, math.nan)
-                if "rejected" not in candidate or math.isnan(value):
+                if candidate.get("rejected") is None or math.isnan(value):
                     continue
                 wrong, rejected = value < 1.0, bool(candidate["rejected"])
                 tp += wrong and rejected
