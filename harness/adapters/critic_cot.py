@@ -26,7 +26,7 @@ from harness.store.cache import ResponseCache, default_cache_dir
 from harness.types import Request, Response
 
 # Bump when a change here changes outputs, so answers cached from the old code are not reused.
-ADAPTER_REVISION = 2  # 2: inner seeds depend on the problem text
+ADAPTER_REVISION = 3  # 2: inner seeds depend on the problem text; 3: unjudged candidates rejected=null
 MODES = ("filter", "refine")
 INNER_PREFIXES = ("solver.", "critic.")
 
