@@ -27,7 +27,9 @@ let that ImportError through rather than score every answer wrong.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sympy import simplify
 from sympy.parsing.latex import parse_latex
@@ -102,8 +104,33 @@ def _load_latex_parser() -> None:
     parse_latex("1")
 
 
+@dataclass(frozen=True)
+class _ParseFailure:
+    error: Exception
+
+
+@lru_cache(maxsize=65536)
+def _parsed(text: str) -> Any:
+    """`parse_latex(text)`, or the exception it raised, remembered.
+
+    The gold answer is parsed again for every response and every sampled candidate, and the
+    ANTLR parser takes about 50 ms a string; a sympy expression is immutable, so sharing one is
+    safe. A TimeoutError (the alarm firing mid-parse) is not remembered.
+    """
+    try:
+        return parse_latex(text)
+    except TimeoutError:
+        raise
+    except Exception as error:  # remembered, and raised again at every use
+        return _ParseFailure(error)
+
+
 def _sympy_equal(first: str, second: str) -> bool:
-    return simplify(parse_latex(first) - parse_latex(second)) == 0
+    left, right = _parsed(first), _parsed(second)
+    for parsed in (left, right):
+        if isinstance(parsed, _ParseFailure):
+            raise parsed.error
+    return simplify(left - right) == 0
 
 
 def is_equiv(first: str, second: str, *, string_shortcut: bool = True,
