@@ -47,11 +47,46 @@ def harness_run(work: Path, model: str, run: str, *extra: str, env: dict[str, st
     return wall, json.loads((work / run / "manifest.json").read_text())
 
 
-def build_model(folder: Path, size: dict[str, int]) -> Path:
-    from harness.testing.tiny import build_tiny_causal_lm
+def transcripts(rows: list[dict], tokenizer: object) -> list[str]:
+    """Chat transcripts in Critic-CoT's formats: step-wise solutions, and critiques that judge
+    each step (a third of them fault one), so the tiny model learns to write what the adapter
+    parses and every candidate is critiqued, as with a real solver and critic."""
+    from harness.adapters.critic_cot_steps import SYSTEM_PROMPT, critique_prompt, solve_prompt
+
+    texts = []
+    for number, row in enumerate(rows):
+        sentences = [part.strip() for part in row["solution"].replace("\n", " ").split(". ") if part.strip()]
+        steps = [*sentences[:3], f"So the answer is $\\boxed{{{row['answer']}}}$."]
+        solution = "\n\n".join(f"Step {i}: {step}" for i, step in enumerate(steps, start=1))
+        wrong = number % 3 == 0 and len(steps)
+        verdicts = "\n\n".join(
+            f"Step {i}: checking the step. Step {i} is {'incorrect' if wrong == i else 'correct'}."
+            for i in range(1, len(steps) + 1))
+        for user, answer in ((solve_prompt(row["problem"]), solution), (critique_prompt(row["problem"], steps), verdicts)):
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user},
+                        {"role": "assistant", "content": answer}]
+            texts.append(tokenizer.apply_chat_template(messages, tokenize=False))
+    return texts
+
+
+def build_model(folder: Path, size: dict[str, int], train_steps: int) -> Path:
+    """A tiny Llama taught the step and critique formats on MATH-500 problems 50 to 299."""
+    from transformers import AutoTokenizer
+
+    from harness.testing.tiny import build_tiny_causal_lm, fit_tiny_causal_lm
 
     rows = [json.loads(line) for line in (DATA / "math500_test.jsonl").read_text().splitlines()]
-    return build_tiny_causal_lm(folder / "tiny-model", [row["problem"] + "\n" + row["solution"] for row in rows], **size)
+    model = build_tiny_causal_lm(folder / "tiny-model", [row["problem"] + "\n" + row["solution"] for row in rows], **size)
+    texts = transcripts(rows[50:300], AutoTokenizer.from_pretrained(model))
+    return fit_tiny_causal_lm(model, texts, steps=train_steps)
+
+
+def critic_requests(run: Path) -> int:
+    """How many candidates the critic judged in a finished critic-cot run (from the traces)."""
+    import pyarrow.parquet as pq
+
+    traces = pq.read_table(run / "samples.parquet", columns=["trace"]).column("trace").to_pylist()
+    return sum(candidate["critique"] is not None for trace in traces for candidate in json.loads(trace)["candidates"])
 
 
 def in_process(work: Path, model: Path, args: argparse.Namespace) -> tuple[float, float]:
@@ -81,6 +116,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=64, help="hf batch size on both sides")
     parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--train-steps", type=int, default=300, help="format-teaching steps for the tiny model")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not (DATA / "math500_test.jsonl").is_file():
@@ -88,12 +124,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         model = build_model(work, {"hidden_size": args.hidden, "layers": 2, "heads": 4,
-                                   "intermediate_size": 4 * args.hidden, "vocab_size": 2000})
+                                   "intermediate_size": 4 * args.hidden, "vocab_size": 2000}, args.train_steps)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         limit = ["--limit", str(args.problems)]
         adapter = (f"critic-cot:hf:{model},n={args.n},max_tokens={args.max_tokens},"
                    f"critic_max_tokens={args.max_tokens},solver.batch_size={args.batch_size}")
         critic_wall, critic_manifest = harness_run(work, adapter, "critic", *limit, "--cache-dir", str(work / "cache-c"), env=env)
+        critiques = critic_requests(work / "critic")
         resumed_wall, _ = harness_run(work, adapter, "critic-resumed", *limit, "--no-cache",
                                       "--model-args", f"cache=true,cache_dir={work / 'cache-c'}", env=env)
         plain_walls = []
@@ -109,13 +146,14 @@ def main() -> None:
         "problems": args.problems, "n": args.n, "max_tokens": args.max_tokens, "batch_size": args.batch_size,
         "critic_cot_wall_s": round(critic_wall, 1), "plain_runs_wall_s": round(plain, 1),
         "plain_run_mean_s": round(plain / args.n, 1), "ratio": round(critic_wall / plain, 3),
-        "critic_cot_generations": 2 * args.n * args.problems, "plain_generations": args.n * args.problems,
+        "critic_cot_generations": args.n * args.problems + critiques, "critiques": critiques,
+        "plain_generations": args.n * args.problems,
         "critic_cot_timings": critic_manifest.get("timings"), "resumed_from_inner_cache_wall_s": round(resumed_wall, 1),
         "in_process_critic_cot_s": round(warm_critic, 1), "in_process_plain_runs_s": round(warm_plain, 1),
         "in_process_ratio": round(warm_critic / warm_plain, 3),
     }
     print(f"critic-cot filter, n={args.n}, {args.problems} problems: {critic_wall:.1f} s "
-          f"({figures['critic_cot_generations']} generations: solutions + critiques)")
+          f"({figures['critic_cot_generations']} generations: {args.n * args.problems} solutions + {critiques} critiques)")
     print(f"{args.n} plain runs: {plain:.1f} s ({figures['plain_generations']} generations; mean {plain / args.n:.1f} s per run)")
     print(f"ratio critic-cot / plain = {figures['ratio']:.3f} (goal <= 0.5)")
     print(f"critic-cot again, outer cache off, inner cache warm: {resumed_wall:.1f} s")

@@ -116,3 +116,15 @@ def test_a_trailing_assistant_turn_is_continued_not_answered(tiny_model_dir: Pat
     assert rendered.endswith("<|im_start|>assistant\nStep 1")
     plain = Request(kind="generate", sample_id="s", messages=turns[:1])
     assert render_prompt(tokenizer, plain, None, "tiny").endswith("<|im_start|>assistant\n")
+
+
+def test_show_lists_group_values_and_the_filter_quality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.report.console import print_metrics
+
+    root = write_toy_task(tmp_path)
+    result = evaluate("toy", TracingModel(), tasks_dirs=[root], data=root / "data", run_dir=tmp_path / "run",
+                      use_cache=False)
+    print_metrics(result.metrics, "toy")
+    shown = capsys.readouterr().out
+    assert "level=L0" in shown and "level=L1" in shown
+    assert "critic as a detector" in shown and "50.00" in shown  # recall 1 of 2 wrong candidates

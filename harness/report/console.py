@@ -59,15 +59,33 @@ def _value_cells(entry: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
-    """One row per metric (and per subset when there are several), values in % with 95% CIs."""
+    """One row per metric (and per subset when there are several, and per group value such as
+    `level=Level 5`), values in % with 95% CIs; then a filtering adapter's critic quality."""
     table = Table(title=Text(title))
     for column, justify in (("metric", "left"), ("subset", "left"), ("value", "right"), ("95% CI", "right"), ("n", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    subsets = metrics.get("subsets", {}) if len(metrics.get("subsets", {})) > 1 else {}
+    subsets = dict(metrics.get("subsets", {})) if len(metrics.get("subsets", {})) > 1 else {}
+    for group, values in metrics.get("groups", {}).items():
+        subsets.update({f"{group}={value}": entry for value, entry in values.items()})
     for label, entry in metrics["metrics"].items():
         table.add_row(Text(label), "all", *_value_cells(entry))
         for subset, values in subsets.items():
-            table.add_row("", Text(subset), *_value_cells(values[label]))
+            if label in values:
+                table.add_row("", Text(subset), *_value_cells(values[label]))
+    STDOUT.print(table)
+    if metrics.get("filter"):
+        print_filter_quality(metrics["filter"])
+
+
+def print_filter_quality(quality: Mapping[str, Mapping[str, Any]]) -> None:
+    """How well an adapter's filter (Critic-CoT's critic) separated wrong candidates from right ones."""
+    table = Table(title="critic as a detector of incorrect candidates (pooled over candidates)")
+    for column in ("metric", "precision", "recall", "F1", "accuracy", "judged", "rejected", "incorrect"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    percent = lambda value: "n/a" if value is None else f"{100 * value:.2f}"  # noqa: E731
+    for label, entry in quality.items():
+        table.add_row(Text(label), percent(entry["precision"]), percent(entry["recall"]), percent(entry["f1"]),
+                      percent(entry["accuracy"]), str(entry["candidates"]), str(entry["rejected"]), str(entry["incorrect"]))
     STDOUT.print(table)
 
 

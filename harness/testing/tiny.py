@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
@@ -92,6 +92,47 @@ def build_tiny_causal_lm(
     tokenizer.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
     return out_dir
+
+
+def fit_tiny_causal_lm(
+    model_dir: Path,
+    texts: Sequence[str],
+    *,
+    steps: int = 200,
+    batch_size: int = 8,
+    learning_rate: float = 3e-3,
+    max_length: int = 384,
+    seed: int = 0,
+) -> Path:
+    """Teach a tiny model the surface form of `texts` (next-token loss, AdamW), saved in place.
+
+    A random model never writes "Step 1:" or "Step 2 is incorrect", so a method that parses
+    such text (Critic-CoT) would exercise only its no-answer paths; a few hundred steps on CPU
+    are enough for the format, not for the mathematics.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    encoded = [ids[:max_length] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    model.train()
+    for _ in range(steps):
+        picks = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
+        width = max(len(encoded[i]) for i in picks)
+        ids = torch.full((batch_size, width), tokenizer.pad_token_id)
+        labels = torch.full((batch_size, width), -100)
+        for row, index in enumerate(picks):
+            ids[row, : len(encoded[index])] = labels[row, : len(encoded[index])] = torch.tensor(encoded[index])
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(model_dir)
+    return Path(model_dir)
 
 
 def _train_tokenizer(corpus: Iterable[str], vocab_size: int, max_positions: int) -> Any:
