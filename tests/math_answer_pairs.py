@@ -83,6 +83,8 @@ PAIRS: list[AnswerPair] = [
     P(r"(1,2)", r"1,2", 0, 0, 0, 1),
     P(r"(6,31,-1)", r"(6, 31, -1)", 1, 1, 1, 1),
     P(r"1,-2", r"-2,1", 0, 0, 0, 1, "math-verify compares bare lists as sets"),
+    P(r"1,-2", r"1", 0, 1, 0, 0, "minerva: parse_latex stops at the comma and reads the gold as 1 (official quirk)"),
+    P(r"3, 5, 7", r"3", 0, 1, 0, 0, "minerva: the gold's first element alone is accepted, as officially"),
     # matrices
     P(r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", r"\begin{pmatrix}1\\2\end{pmatrix}", 1, 0, 1, 1,
       "Minerva's substitution of `\\ ` (backslash space) eats half of the gold's `\\\\ `"),
