@@ -72,6 +72,17 @@ def test_chat_request_goes_to_chat_completions() -> None:
     assert server.received[0][1]["messages"] == [{"role": "user", "content": "hi"}]
 
 
+def test_a_prefilled_assistant_turn_asks_the_server_to_continue_it() -> None:
+    turns = (Message("user", "hi"), Message("assistant", "Step 1"))
+    request = Request(kind="generate", sample_id="c", messages=turns)
+    with served(top_k=5) as (server, model):
+        model.generate([request, Request(kind="generate", sample_id="d", messages=turns[:1])])
+    bodies = {body["messages"][-1]["role"]: body for _, body in server.received}
+    assert (bodies["assistant"]["continue_final_message"], bodies["assistant"]["add_generation_prompt"]) == (True, False)
+    assert bodies["assistant"]["top_k"] == 5
+    assert "continue_final_message" not in bodies["user"]
+
+
 def test_endpoint_chat_sends_a_prompt_as_one_user_turn() -> None:
     with served(endpoint="chat") as (server, model):
         [response] = model.generate([prompt_request("hello")])
