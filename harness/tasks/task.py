@@ -50,7 +50,9 @@ def _load_hooks(directory: Path) -> dict[str, Callable[..., Any]]:
     assert spec is not None and spec.loader is not None
     module: ModuleType = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {name: value for name, value in vars(module).items() if callable(value) and not name.startswith("_")}
+    # Only what scorer.py defines: a helper it imports (UsageError, a harness function) is no hook.
+    return {name: value for name, value in vars(module).items()
+            if callable(value) and not name.startswith("_") and getattr(value, "__module__", None) == module.__name__}
 
 
 def apply_task_args(spec: TaskSpec, args: Mapping[str, Any]) -> tuple[TaskSpec, dict[str, Any]]:
