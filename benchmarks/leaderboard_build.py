@@ -87,6 +87,7 @@ def run_table(base: pa.Table, skill: float, rng: np.random.Generator) -> pa.Tabl
         "groups": pa.MapArray.from_arrays(pa.array(np.zeros(rows + 1, np.int32)), pa.array([], pa.string()),
                                           pa.array([], pa.string())),
         "trace": pa.nulls(rows, pa.string()),
+        "reward_scores": pa.nulls(rows, pa.list_(pa.float64())),
     }, schema=SAMPLE_SCHEMA)
 
 

@@ -61,6 +61,9 @@ MODELS = Registry(
         "oracle": "harness.models.oracle:OracleModel",
         "replay": "harness.models.replay:ReplayModel",
         "critic-cot": "harness.adapters.critic_cot:CriticCoTModel",
+        "rm": "harness.models.reward_classifier:RewardClassifierModel",
+        "dpo": "harness.models.dpo:ImplicitRewardModel",
+        "judge": "harness.adapters.judge:JudgeModel",
     },
 )
 
@@ -73,5 +76,6 @@ SCORERS = Registry(
         "hendrycks": "harness.scoring.math_hendrycks:hendrycks_match",
         "minerva": "harness.scoring.math_minerva:minerva_match",
         "prm800k": "harness.scoring.math_prm800k:prm800k_match",
+        "reward_accuracy": "harness.scoring.reward:reward_accuracy",
     },
 )

@@ -57,6 +57,10 @@ class Request:
     `reference` is the answer a perfect model would give (for the `oracle:` backend); like
     `sample_id` and `attempt` it is bookkeeping and stays out of the hash, so identical prompts
     share one cached response.
+
+    A `reward` request is a conversation (`messages`, ending with the user's turn) and the
+    `candidates` that could answer it; the model scores each candidate (`Response.scores`).
+    Its `settings.seed` is the run seed, for models that draw at random (a judge's A/B order).
     """
 
     kind: RequestKind
@@ -67,10 +71,13 @@ class Request:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     continuation: str | None = None
     reference: str | None = None
+    candidates: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a Request needs exactly one of prompt or messages")
+        if (self.kind == "reward") != (self.candidates is not None):
+            raise ValueError("reward requests, and only they, carry candidates")
 
     def content_hash(self) -> str:
         """Hash of everything the model sees; the response cache key (with the model fingerprint)."""
@@ -80,6 +87,7 @@ class Request:
             "messages": [asdict(m) for m in self.messages] if self.messages is not None else None,
             "settings": asdict(self.settings),
             "continuation": self.continuation,
+            **({"candidates": list(self.candidates)} if self.candidates is not None else {}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -105,6 +113,10 @@ class Response:
 
     `error` is set, and `text` empty, when the model could not answer (a replay file without
     the sample, say); such a sample is reported as unscored, never as wrong.
+
+    For a reward request `scores` holds one score per candidate, in the request's order. A judge
+    whose verdict could not be parsed answers `scores=None` (with its text): the benchmark then
+    gives the credit of a blind guess, as RewardBench's own code does, not a loss.
     """
 
     text: str = ""
@@ -151,3 +163,4 @@ class SampleRecord:
     execution: Mapping[str, str] = field(default_factory=dict)  # label -> sandbox status (and `label.reason`)
     groups: Mapping[str, str] = field(default_factory=dict)  # the sample's groups, for per-group metrics
     trace: str | None = None  # JSON: an adapter's Response.trace, with every candidate's scores added
+    reward_scores: tuple[float, ...] | None = None  # a reward model's score per candidate (reward tasks)

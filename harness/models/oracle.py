@@ -2,6 +2,8 @@
 
 It validates a task end to end (data, prompts, extraction, scoring, and for code tasks the
 sandbox): a task whose oracle run does not score 100% has a bug somewhere in that chain.
+For a reward request the reference is how many candidates (listed first) are correct: those
+score 1 and the rest 0.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ class OracleModel:
                     f"task gives no gold answer for sample {request.sample_id!r}: "
                     "add an `oracle:` template to its task.yaml to use --model oracle"
                 )
-            responses.append(Response(text=request.reference, finish_reason="stop"))
+            if request.kind == "reward":
+                assert request.candidates is not None
+                correct = int(request.reference)
+                responses.append(Response(scores=tuple(float(i < correct) for i in range(len(request.candidates)))))
+            else:
+                responses.append(Response(text=request.reference, finish_reason="stop"))
         return responses
 
     def fingerprint(self) -> str:

@@ -64,6 +64,7 @@ def _records(task: Task, chunk: Sequence[tuple[Sample, Request, Response]], cach
             latency_s=response.latency_s, input_tokens=response.input_tokens,
             output_tokens=response.output_tokens, cached=cached, error=response.error, execution=result.execution,
             groups=dict(sample.groups), trace=result.trace,
+            reward_scores=tuple(response.scores) if request.kind == "reward" and response.scores is not None else None,
         )
         for (sample, request, response), result in zip(chunk, scored)
     ]

@@ -42,6 +42,7 @@ SAMPLE_SCHEMA = pa.schema([
     ("execution", pa.map_(pa.string(), pa.string())),
     ("groups", pa.map_(pa.string(), pa.string())),
     ("trace", pa.string()),
+    ("reward_scores", pa.list_(pa.float64())),
 ])
 
 
@@ -89,7 +90,10 @@ class RunDir:
             return records
         for line in journal.read_text(encoding="utf-8").splitlines():
             try:
-                record = SampleRecord(**json.loads(line))
+                data = json.loads(line)
+                if data.get("reward_scores") is not None:
+                    data["reward_scores"] = tuple(data["reward_scores"])
+                record = SampleRecord(**data)
             except (ValueError, TypeError):
                 continue  # a line torn by a kill mid-write; its sample is redone
             records.setdefault((record.id, record.attempt), record)

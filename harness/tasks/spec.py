@@ -19,13 +19,14 @@ from harness.types import GenerationSettings
 TOP_LEVEL_KEYS = {
     "name", "version", "description", "dataset", "target", "id", "request", "format", "args",
     "variants", "default_variant", "prompt", "system", "fewshot", "generation", "oracle",
-    "extraction", "metrics", "repeats", "subtasks", "aliases", "chat", "context", "aggregate", "groups",
+    "extraction", "metrics", "repeats", "subtasks", "aliases", "chat", "context", "aggregate", "groups", "reward",
 }
 DATASET_KEYS = {"hub", "config", "split", "fewshot_split", "files", "subsets", "id_field", "join"}
 FEWSHOT_KEYS = {"n", "sampler", "seed", "answer", "examples", "separator", "target_delimiter", "inline"}
 CHAT_KEYS = {"prompt", "system"}
 GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "stop"}
 METRIC_KEYS = {"name", "scorer", "extraction", "options"}
+REWARD_KEYS = {"conversation", "candidates"}
 REQUEST_KINDS = {"generate", "loglikelihood", "reward"}
 PROMPT_FORMATS = {"base", "chat"}
 SAMPLERS = {"random", "first_n"}
@@ -63,8 +64,27 @@ class MetricSpec:
     options: Mapping[str, Any]
 
     def labels(self) -> list[str]:
-        """Reported names: the metric with the extraction it was computed on."""
+        """Reported names: the metric with the extraction it was computed on.
+
+        A reward task's metric reads the model's candidate scores, not text: it has no
+        extraction and keeps its bare name.
+        """
+        if not self.extraction:
+            return [self.name]
         return [f"{self.name}[{pipeline}]" for pipeline in self.extraction]
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """Where a reward task's rows keep the conversation and the candidates to score.
+
+    `conversation` names a field holding the user's prompt (a string) or the turns so far (a
+    list of {role, content}); `candidates` names fields in order, the correct ones first; a field
+    holding a list contributes each item (RewardBench 2 keeps several per field).
+    """
+
+    conversation: str
+    candidates: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,7 @@ class TaskSpec:
     context_hook: str | None = None
     aggregate_hook: str | None = None
     groups: Mapping[str, str] = field(default_factory=dict)  # group name -> template of the sample's value
+    reward: RewardSpec | None = None
 
     def metric_labels(self) -> list[str]:
         return [label for metric in self.metrics for label in metric.labels()]
@@ -220,8 +241,10 @@ def _merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any
 
 def _build_spec(raw: Any, check: SpecChecker, directory: Path, variant: str | None, variants: tuple[str, ...]) -> TaskSpec:
     name = check.require(raw, "name", str, "task.yaml")
-    prompt = check.require(raw, "prompt", str, "task.yaml")
-    if not (directory / prompt).is_file():
+    request = check.choice(raw, "request", REQUEST_KINDS, "generate")
+    reward = _build_reward(raw, check, request)
+    prompt = check.typed(raw, "prompt", str, "") if reward else check.require(raw, "prompt", str, "task.yaml")
+    if prompt and not (directory / prompt).is_file():
         check.fail(raw, "prompt", f"template file {prompt!r} not found in {directory}")
     fewshot = _build_fewshot(raw, check, directory)
     chat = check.typed(raw, "chat", dict) or {}
@@ -237,15 +260,15 @@ def _build_spec(raw: Any, check: SpecChecker, directory: Path, variant: str | No
         dataset=_build_dataset(raw, check),
         target=check.require(raw, "target", str, "task.yaml"),
         id_template=check.typed(raw, "id", str),
-        request=check.choice(raw, "request", REQUEST_KINDS, "generate"),
+        request=request,
         format=check.choice(raw, "format", PROMPT_FORMATS, "base"),
         prompt=prompt,
         system=check.typed(raw, "system", str),
         fewshot=fewshot,
         generation=_build_generation(raw, check),
         oracle=check.typed(raw, "oracle", str),
-        extraction=_build_extraction(raw, check),
-        metrics=_build_metrics(raw, check),
+        extraction=_build_extraction(raw, check, required=reward is None),
+        metrics=_build_metrics(raw, check, reward is not None),
         repeats=check.typed(raw, "repeats", int, 1),
         args=_build_args(raw, check),
         variants=variants,
@@ -256,7 +279,23 @@ def _build_spec(raw: Any, check: SpecChecker, directory: Path, variant: str | No
         context_hook=_python_hook(raw, check, "context"),
         aggregate_hook=_python_hook(raw, check, "aggregate"),
         groups={str(k): str(v) for k, v in (check.typed(raw, "groups", dict, {}) or {}).items()},
+        reward=reward,
     )
+
+
+def _build_reward(raw: Any, check: SpecChecker, request: str) -> RewardSpec | None:
+    data = check.typed(raw, "reward", dict)
+    if (data is None) != (request != "reward"):
+        check.fail(raw, "reward" if data is not None else "request",
+                   "a `request: reward` task needs a `reward:` mapping (conversation, candidates), and only it")
+    if data is None:
+        return None
+    check.known_keys(data, REWARD_KEYS, "reward")
+    candidates = check.require(data, "candidates", list, "reward")
+    if not candidates:
+        check.fail(data, "candidates", "name the fields holding the candidates, the correct ones first")
+    return RewardSpec(conversation=check.require(data, "conversation", str, "reward"),
+                      candidates=tuple(str(item) for item in candidates))
 
 
 def _python_hook(raw: Any, check: SpecChecker, key: str) -> str | None:
@@ -314,8 +353,8 @@ def _build_generation(raw: Any, check: SpecChecker) -> GenerationSettings:
     )
 
 
-def _build_extraction(raw: Any, check: SpecChecker) -> dict[str, tuple[Any, ...]]:
-    data = check.require(raw, "extraction", dict, "task.yaml")
+def _build_extraction(raw: Any, check: SpecChecker, required: bool) -> dict[str, tuple[Any, ...]]:
+    data = check.require(raw, "extraction", dict, "task.yaml") if required else check.typed(raw, "extraction", dict) or {}
     pipelines = {}
     for name, steps in data.items():
         if not isinstance(steps, list):
@@ -324,13 +363,16 @@ def _build_extraction(raw: Any, check: SpecChecker) -> dict[str, tuple[Any, ...]
     return pipelines
 
 
-def _build_metrics(raw: Any, check: SpecChecker) -> tuple[MetricSpec, ...]:
+def _build_metrics(raw: Any, check: SpecChecker, scores_candidates: bool) -> tuple[MetricSpec, ...]:
+    """Metrics and the pipelines they read; a reward task's metrics read candidate scores instead."""
     items = check.require(raw, "metrics", list, "task.yaml")
-    pipelines = raw["extraction"]
+    pipelines = raw.get("extraction") or {}
     metrics = []
     for item in items:
         check.known_keys(item, METRIC_KEYS, "metrics entry")
-        extraction = check.require(item, "extraction", list, "metrics entry")
+        if scores_candidates and "extraction" in item:
+            check.fail(item, "extraction", "a reward task's metrics score the candidates' scores; drop extraction")
+        extraction = [] if scores_candidates else check.require(item, "extraction", list, "metrics entry")
         for pipeline in extraction:
             if pipeline not in pipelines:
                 check.fail(item, "extraction", f"no extraction pipeline named {pipeline!r}; defined: {', '.join(pipelines)}")

@@ -23,6 +23,7 @@ from harness.scoring.candidates import score_candidates
 from harness.tasks.datasets import DataLocator
 from harness.tasks.execution import ExecutionScorer
 from harness.tasks.extraction import Extractor
+from harness.tasks import reward
 from harness.tasks.prompts import FewshotPicker, PromptBuilder, TemplateRenderer, load_examples_file
 from harness.tasks.spec import TaskSpec
 from harness.types import GenerationSettings, Request, Response, Sample
@@ -172,7 +173,9 @@ class Task:
     def _with_context(self, row: Mapping[str, Any], subset: str | None, subtask: str | None,
                       fewshot: bool) -> dict[str, Any]:
         """The row plus `subset`, `subtask`, `fewshot` (is it an example?) and what the context hook derives."""
-        data = {**row, "subset": subset, "subtask": subtask, "fewshot": fewshot}
+        data = {**row, "subtask": subtask, "fewshot": fewshot}
+        if subset is not None or "subset" not in data:  # a row's own `subset` field (RewardBench's) is kept
+            data["subset"] = subset
         if self.context_hook is not None:
             data.update(self.context_hook(data, self.task_args))
         return data
@@ -211,6 +214,12 @@ class Task:
         reference = None
         if self.spec.oracle is not None:
             reference = self.renderer.inline(self.spec.oracle, {**sample.data, "target": sample.target, "args": self.task_args})
+        if self.spec.reward is not None:
+            return [Request(kind="reward", sample_id=sample.id, attempt=attempt, reference=reference,
+                            messages=reward.conversation(self.spec.reward, sample.data, sample.id),
+                            candidates=reward.candidates(self.spec.reward, sample.data, sample.id),
+                            settings=dataclasses.replace(self.spec.generation, seed=seed + attempt))
+                    for attempt in range(self.spec.repeats)]
         if self.spec.format == "chat":
             content: dict[str, Any] = {"messages": self.prompts.chat_messages(sample, examples)}
         else:
@@ -231,19 +240,27 @@ class Task:
         """
         results = [ScoredResponse(self.extractor.extract(response.text), {}, {}) for _, response in pairs]
         for metric, scorer in zip(self.spec.metrics, self.scorers):
-            for pipeline, label in zip(metric.extraction, metric.labels()):
+            for pipeline, label in zip(metric.extraction or ("",), metric.labels()):
                 if isinstance(scorer, ExecutionScorer):
                     self._score_by_execution(scorer, pipeline, label, pairs, results)
                     continue
                 for (sample, response), result in zip(pairs, results):
-                    result.scores[label] = math.nan if response.error else \
-                        float(scorer(result.extracted[pipeline], sample, **metric.options))
+                    result.scores[label] = math.nan if response.error else float(
+                        scorer(result.extracted[pipeline], sample, **metric.options) if metric.extraction
+                        else self._score_reward(scorer, sample, response, metric.options))
         for (sample, response), result in zip(pairs, results):
             if response.trace is not None and not response.error:
                 trace, derived = score_candidates(response.trace, lambda text: self._score_text(text, sample))
                 result.trace = json.dumps(trace)
                 result.scores.update(derived)
         return results
+
+    def _score_reward(self, scorer: Callable[..., float], sample: Sample, response: Response,
+                      options: Mapping[str, Any]) -> float:
+        """A reward metric reads the candidates' scores (None: the judge gave no verdict) and their count."""
+        assert self.spec.reward is not None
+        count = len(reward.candidates(self.spec.reward, sample.data, sample.id))
+        return scorer(response.scores, sample, count, **options)
 
     def _score_text(self, text: str, sample: Sample) -> dict[str, float]:
         """Every metric that needs no sandbox, on one text (an adapter's candidate)."""
