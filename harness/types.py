@@ -101,10 +101,12 @@ class Request:
         return bool(self.messages) and self.messages[-1].role == "assistant"
 
     def prompt_text(self) -> str:
-        """The prompt as one string, for logs and length-sorting."""
+        """The prompt as one string (with a reward request's candidates), for logs and length-sorting."""
         if self.prompt is not None:
             return self.prompt
-        return "\n\n".join(f"<{m.role}>\n{m.content}" for m in self.messages or ())
+        turns = [f"<{m.role}>\n{m.content}" for m in self.messages or ()]
+        turns += [f"<candidate {i}>\n{text}" for i, text in enumerate(self.candidates or ())]
+        return "\n\n".join(turns)
 
 
 @dataclass(frozen=True)

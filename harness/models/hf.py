@@ -311,12 +311,14 @@ def split_context_continuation(
     return context_ids, encode(context + continuation)[len(context_ids) :]
 
 
-def _load_pretrained(name: str, device: torch.device, **kwargs: Any) -> tuple[Any, Any]:
-    """Tokenizer and model; anything that cannot be loaded is the user's to fix."""
+def _load_pretrained(name: str, device: torch.device, model_class: Any = AutoModelForCausalLM,
+                     **kwargs: Any) -> tuple[Any, Any]:
+    """Tokenizer and model (a causal LM unless `model_class` says otherwise); anything that
+    cannot be loaded is the user's to fix."""
     common = {key: kwargs[key] for key in ("revision", "trust_remote_code", "cache_dir")}
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, **common)
-        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        model = model_class.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as error:
         reason = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise UsageError(

@@ -42,12 +42,19 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def split_name(split: str, subset: str | None) -> str:
+    """A split may name its subset (`split: "{subset}"`): datasets such as RewardBench's Prior
+    Sets keep one split per subset rather than one config per subset."""
+    return split.replace("{subset}", subset or "")
+
+
 def _file_names(spec: DatasetSpec, split: str, subset: str | None) -> list[str]:
     """Candidate file names for a split: the spec's own name, then `<split>.<suffix>`."""
     names = []
     if split in spec.files:
         names.append(spec.files[split].format(subset=subset or ""))
-    names.extend(f"{split}{suffix}" for suffix in SUFFIXES if f"{split}{suffix}" not in names)
+    resolved = split_name(split, subset)
+    names.extend(f"{resolved}{suffix}" for suffix in SUFFIXES if f"{resolved}{suffix}" not in names)
     return names
 
 
@@ -103,6 +110,7 @@ class DataLocator:
         import datasets  # deferred: importing datasets costs about a second
 
         config = (self.spec.config or "").format(subset=subset or "") or None
+        split = split_name(split, subset)
         tried.append(f"hub dataset {self.spec.hub!r} config {config!r} split {split!r}")
         try:
             return datasets.load_dataset(self.spec.hub, config, split=split).to_list()
@@ -111,7 +119,7 @@ class DataLocator:
             return None
 
     def _not_found_message(self, split: str, subset: str | None, tried: list[str]) -> str:
-        what = f"split {split!r}" + (f" subset {subset!r}" if subset else "")
+        what = f"split {split_name(split, subset)!r}" + (f" subset {subset!r}" if subset else "")
         names = " or ".join(_file_names(self.spec, split, subset)[:2])
         return (
             f"no data for task {self.task_name!r} {what} (dataset {self.spec.hub or 'local only'}); "

@@ -135,6 +135,49 @@ def fit_tiny_causal_lm(
     return Path(model_dir)
 
 
+def build_tiny_reward_model(out_dir: Path, corpus: Iterable[str], **sizes: Any) -> Path:
+    """A tiny Llama sequence classifier (one output: the reward) with a chat-template tokenizer.
+
+    The trunk is `build_tiny_causal_lm`'s; the score head is new and random until
+    `fit_tiny_reward_model` trains it.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    build_tiny_causal_lm(out_dir, corpus, **sizes)
+    torch.manual_seed(sizes.get("seed", 0))
+    model = AutoModelForSequenceClassification.from_pretrained(out_dir, num_labels=1, dtype=torch.float32)
+    for weights in Path(out_dir).glob("*.safetensors"):
+        weights.unlink()
+    model.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+def fit_tiny_reward_model(model_dir: Path, pairs: Sequence[tuple[str, str]], *, steps: int = 60,
+                          learning_rate: float = 3e-3, seed: int = 0) -> Path:
+    """Train a reward model to score the first text of each pair above the second (Bradley-Terry
+    loss, -log sigmoid(r_chosen - r_rejected)), saved in place."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    texts = [text for pair in pairs for text in pair]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    model.train()
+    for _ in range(steps):
+        rewards = model(**batch).logits[:, 0].view(-1, 2)
+        loss = -torch.nn.functional.logsigmoid(rewards[:, 0] - rewards[:, 1]).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(model_dir)
+    return Path(model_dir)
+
+
 def _train_tokenizer(corpus: Iterable[str], vocab_size: int, max_positions: int) -> Any:
     """Byte-level BPE like GPT-2's: every string is encodable, and no BOS is ever prepended."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
