@@ -139,6 +139,21 @@ def gate(
     raise typer.Exit(code=result.exit_code)
 
 
+@app.command("rm-report")
+def rm_report(
+    run_dirs: list[Path] = typer.Argument(..., help="Reward-model run directories (rewardbench, rewardbench-prior, rewardbench-2)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
+) -> None:
+    """Reward models beyond accuracy: accuracy by margin quartile, agreement between runs, v1 overall with Prior Sets."""
+    from harness.report.rm_report import build_rm_report, write_rm_report_json
+    from harness.report.rm_report_view import print_rm_report
+
+    report = _guarded(lambda: build_rm_report(run_dirs))
+    print_rm_report(report)
+    if json_path is not None:
+        write_rm_report_json(report, json_path)
+
+
 baseline_app = typer.Typer(no_args_is_help=True, help="Baselines for `harness gate`.")
 app.add_typer(baseline_app, name="baseline")
 
