@@ -75,6 +75,22 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
     STDOUT.print(table)
     if metrics.get("filter"):
         print_filter_quality(metrics["filter"])
+    headline = (metrics.get("summary") or {}).get("headline")
+    if headline:
+        print_headline(headline, (metrics.get("summary") or {}).get("note"))
+
+
+def print_headline(headline: Mapping[str, float | None], note: str | None) -> None:
+    """A task's own scores as the benchmark's authors compute them (a summary's `headline`):
+    RewardBench's weighted sections and overall, say, which no per-sample mean above equals."""
+    table = Table(title="benchmark scores (official formulas)")
+    table.add_column("score", justify="left")
+    table.add_column("value", justify="right")
+    for name, value in headline.items():
+        table.add_row(Text(name), "n/a (not measured)" if value is None else f"{100 * value:.2f}")
+    STDOUT.print(table)
+    if note:
+        STDOUT.print(Text(note, style="dim"))
 
 
 def print_filter_quality(quality: Mapping[str, Mapping[str, Any]]) -> None:

@@ -21,9 +21,10 @@ def summarise(records: Sequence[Any], metrics: Mapping[str, Any], seed: int) -> 
     unscored = [record.id for record in ties if record.reward_scores is None]
     domains[TIES] = None if unscored or not ties else ties_score(
         (record.id, int(record.target), record.reward_scores) for record in ties)
+    by_domain = {name: domains.get(name) for name in V2_DOMAINS}
+    final = v2_final(domains)
     summary: dict[str, Any] = {
-        "domains": {name: domains.get(name) for name in V2_DOMAINS},
-        "final": v2_final(domains),
+        "domains": by_domain, "final": final, "headline": {**by_domain, "final": final},
         "note": "final = unweighted mean of the six domains; None = not measured in this run",
     }
     if unscored:

@@ -25,7 +25,9 @@ def summarise(records: Sequence[Any], metrics: Mapping[str, Any], seed: int) -> 
     accuracy = subset_means((record.groups["subset"], record.scores["accuracy"]) for record in records)
     sections: dict[str, float | None] = dict(v1_section_scores(accuracy))
     sections[PRIOR_SECTION] = prior_sets_score(accuracy)
-    return {"subsets": accuracy, "sections": sections, "overall": v1_overall(sections),
+    overall = v1_overall(sections)
+    return {"subsets": accuracy, "sections": sections, "overall": overall,
+            "headline": {**sections, "overall": overall},
             "note": "sections weighted by RewardBench's EXAMPLE_COUNTS (math-prm as 984); "
                     "overall = (2*Chat + 2*Chat Hard + 2*Safety + 2*Reasoning + Prior Sets) / 9, "
                     "Prior Sets masked when absent; None = not measured in this run"}
