@@ -190,7 +190,7 @@ def test_loglikelihood_matches_a_hand_computation(model: HFModel) -> None:
 
 def test_other_request_kinds_are_usage_errors(model: HFModel) -> None:
     with pytest.raises(UsageError, match="reward"):
-        model.generate([Request("reward", "r", prompt="x")])
+        model.generate([Request("reward", "r", prompt="x", candidates=("a", "b"))])
 
 
 def test_missing_model_is_a_usage_error_naming_it(tmp_path: Path) -> None:

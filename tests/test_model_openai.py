@@ -197,7 +197,7 @@ def test_loglikelihood_without_server_support_is_a_usage_error() -> None:
 
 def test_reward_requests_are_refused() -> None:
     with served() as (server, model), pytest.raises(UsageError, match="cannot answer 'reward'"):
-        model.generate([Request(kind="reward", sample_id="r", prompt="x")])
+        model.generate([Request(kind="reward", sample_id="r", prompt="x", candidates=("a", "b"))])
     assert server.request_count == 0
 
 

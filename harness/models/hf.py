@@ -362,14 +362,14 @@ def _resolve_device(device: str) -> torch.device:
     try:
         return torch.device(device)
     except RuntimeError as error:
-        raise UsageError(f"bad device {device!r} for hf: use auto, cpu, cuda or cuda:N") from error
+        raise UsageError(f"bad device={device!r}: use auto, cpu, cuda or cuda:N") from error
 
 
 def _resolve_dtype(dtype: str) -> torch.dtype | str:
     if dtype == "auto":
         return "auto"
     if dtype not in DTYPES:
-        raise UsageError(f"bad dtype {dtype!r} for hf: use auto, {', '.join(DTYPES)}")
+        raise UsageError(f"bad dtype={dtype!r}: use auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
 
 
