@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from harness import evaluate
 from harness.errors import UsageError
+from harness.models.batching import length_batches
 from harness.models.reward_classifier import RewardClassifierModel, _mask_doubled_bos
 from harness.testing.tiny import TEST_SIZES, build_tiny_reward_model, fit_tiny_reward_model
 from harness.types import Message, Request
@@ -92,6 +93,13 @@ def test_batched_scores_equal_one_at_a_time(reward_models, tmp_path) -> None:
     alone = [score for response in single.generate(requests) for score in response.scores]
     assert together == pytest.approx(alone, abs=1e-4)
     assert batched.fingerprint() == single.fingerprint()  # batch size changes no score
+
+
+def test_batches_are_longest_first_and_capped_in_rows_and_padded_tokens() -> None:
+    lengths = [10, 300, 50, 290, 40, 2000]
+    assert length_batches(lengths, batch_size=3, max_tokens=None) == [[5, 1, 3], [2, 4, 0]]
+    # 2000 tokens exceed the cap alone; 300 and 290 pad to 600; 50, 40 and 10 fit in 150.
+    assert length_batches(lengths, batch_size=8, max_tokens=600) == [[5], [1, 3], [2, 4, 0]]
 
 
 def test_the_first_of_two_leading_bos_tokens_is_masked() -> None:

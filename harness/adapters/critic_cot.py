@@ -20,7 +20,7 @@ from harness.adapters.critic_cot_refine import run_refine
 from harness.adapters.critic_cot_requests import Decoding, Problem, Roles
 from harness.adapters.critic_cot_steps import extract_problem
 from harness.errors import UsageError
-from harness.models.base import Model, ModelSpec, load_model, parse_model_spec
+from harness.models.base import Model, inner_spec, load_model
 from harness.models.cached import CachedModel
 from harness.store.cache import ResponseCache, default_cache_dir
 from harness.types import Request, Response
@@ -138,12 +138,6 @@ def split_inner_args(inner_args: dict[str, Any]) -> tuple[dict[str, Any], dict[s
             raise UsageError(f"unknown critic-cot argument {key!r}; valid: {valid}")
         routed[prefix][key[len(prefix):]] = value
     return routed["solver."], routed["critic."]
-
-
-def inner_spec(spec: str, extra_args: dict[str, Any]) -> ModelSpec:
-    """An inner model's spec with its forwarded arguments merged over the spec's own."""
-    parsed = parse_model_spec(spec)
-    return ModelSpec(parsed.backend, parsed.name, {**parsed.args, **extra_args})
 
 
 def _with_cache(model: Model, store: ResponseCache | None) -> Model:

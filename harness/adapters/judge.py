@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.adapters.critic_cot import inner_spec
 from harness.adapters.judge_prompts import (
     LETTERS,
     four_way_prompt,
@@ -36,7 +35,7 @@ from harness.adapters.judge_prompts import (
     rating_prompt,
 )
 from harness.errors import UsageError
-from harness.models.base import load_model
+from harness.models.base import inner_spec, load_model
 from harness.models.cached import CachedModel
 from harness.store.cache import ResponseCache, default_cache_dir
 from harness.types import GenerationSettings, Message, Request, Response

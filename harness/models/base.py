@@ -84,6 +84,13 @@ def parse_model_spec(spec: str, model_args: str | None = None) -> ModelSpec:
     return ModelSpec(backend=backend, name=name, args=args)
 
 
+def inner_spec(spec: str, extra_args: dict[str, Any]) -> ModelSpec:
+    """An adapter's inner model spec with its forwarded arguments (`solver.KEY`, `judge.KEY`)
+    merged over the spec's own."""
+    parsed = parse_model_spec(spec)
+    return ModelSpec(parsed.backend, parsed.name, {**parsed.args, **extra_args})
+
+
 def check_model_spec(spec: str | ModelSpec, model_args: str | None = None) -> ModelSpec:
     """Parse a spec and check its backend and argument names without building the model.
 

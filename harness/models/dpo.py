@@ -38,6 +38,7 @@ from typing import Any, Sequence
 import torch
 
 from harness.errors import UsageError
+from harness.models.batching import batch_token_cap, length_batches
 from harness.models.checkpoints import checkpoint_identity, identity_digest
 from harness.models.hf import _load_pretrained, _pad, _resolve_device, _resolve_dtype
 from harness.types import Message, Request, Response
@@ -71,7 +72,8 @@ class ImplicitRewardModel:
 
     def __init__(self, name: str, *, ref: str | None = None, ref_free_type: str | None = None,
                  batch_size: int = 8, dtype: str = "auto", device: str = "auto", max_length: int = 2048,
-                 max_prompt_length: int = 128, trust_remote_code: bool = False) -> None:
+                 max_prompt_length: int = 128, max_batch_tokens: int | str = "auto",
+                 trust_remote_code: bool = False) -> None:
         """`ref_free_type` (avg, sum, norm; default avg) applies only without `ref`, as officially."""
         if not name:
             raise UsageError("dpo: needs a policy, e.g. dpo:allenai/tulu-2-dpo-7b,ref=allenai/tulu-2-7b")
@@ -93,6 +95,7 @@ class ImplicitRewardModel:
         self.max_prompt_length = max_prompt_length
         self.ref_free_type = ref_free_type or "avg"  # read only without a reference
         self.device = _resolve_device(device)
+        self.max_batch_tokens = batch_token_cap(max_batch_tokens, self.device, f"dpo:{name}")
         options = {"dtype": _resolve_dtype(dtype), "attn_implementation": None, "revision": None,
                    "trust_remote_code": trust_remote_code, "cache_dir": None}
         self.tokenizer, self.policy = _load_pretrained(name, self.device, **options)
@@ -141,11 +144,11 @@ class ImplicitRewardModel:
                                    max_length=self.max_length, max_prompt_length=self.max_prompt_length)
 
     def rewards(self, sequences: list[ScoredSequence]) -> list[float]:
-        """Rewards in `batch_size` batches of similar length: one policy and one reference pass each."""
-        order = sorted(range(len(sequences)), key=lambda index: -len(sequences[index].ids))
+        """Rewards in batches of similar length (`harness.models.batching`): one policy and one
+        reference pass each."""
         rewards = [0.0] * len(sequences)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        lengths = [len(sequence.ids) for sequence in sequences]
+        for batch in length_batches(lengths, self.batch_size, self.max_batch_tokens):
             rows = [sequences[index] for index in batch]
             policy = response_logprobs(self.policy, rows, self.eos_id, self.device)
             if self.reference is not None:

@@ -5,7 +5,8 @@ plus the candidate as the assistant's turn (`prepare_dialogue_from_tokenizer`, n
 prompt), tokenised with special tokens, truncated at the end to `max_length` (2048), padded on the
 tokenizer's side; a doubled BOS (template BOS + tokenizer BOS) has its first one masked out; the
 score is the raw logit of `label` (0): `RewardBenchPipeline` with `function_to_apply="none"`.
-Batches are length-sorted across every candidate of a chunk so they pad little.
+Batches are length-sorted across every candidate of a chunk and capped in rows and padded tokens
+(`harness.models.batching`); batching changes no score beyond float rounding (tested to 1e-4).
 
 Not reproduced: the official runner loads some models in 8-bit and defaults to float16 (hardware
 choices; pass `dtype=float16` to match a float16 run), and falls back to fastchat templates for
@@ -21,6 +22,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from harness.errors import UsageError
+from harness.models.batching import batch_token_cap, length_batches
 from harness.models.checkpoints import checkpoint_identity, identity_digest
 from harness.models.hf import _load_pretrained, _pad, _resolve_device, _resolve_dtype
 from harness.types import Request, Response
@@ -35,8 +37,8 @@ class RewardClassifierModel:
     cacheable = True
 
     def __init__(self, name: str, *, batch_size: int = 8, dtype: str = "auto", device: str = "auto",
-                 max_length: int = 2048, label: int = 0, revision: str | None = None,
-                 trust_remote_code: bool = False, cache_dir: str | None = None) -> None:
+                 max_length: int = 2048, label: int = 0, max_batch_tokens: int | str = "auto",
+                 revision: str | None = None, trust_remote_code: bool = False, cache_dir: str | None = None) -> None:
         if not name:
             raise UsageError("rm: needs a reward model, e.g. rm:Skywork/Skywork-Reward-Llama-3.1-8B or rm:./checkpoint")
         if batch_size < 1 or max_length < 2:
@@ -46,6 +48,7 @@ class RewardClassifierModel:
         self.chunk_size = 16 * batch_size  # requests per call; each holds two or more candidates
         self.max_length = max_length
         self.device = _resolve_device(device)
+        self.max_batch_tokens = batch_token_cap(max_batch_tokens, self.device, f"rm:{name}")
         self.tokenizer, self.model = _load_pretrained(
             name, self.device, model_class=AutoModelForSequenceClassification, dtype=_resolve_dtype(dtype),
             attn_implementation=None, revision=revision, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
@@ -99,11 +102,9 @@ class RewardClassifierModel:
         return self.tokenizer(self.render(request, candidate), truncation=True, max_length=self.max_length)["input_ids"]
 
     def score_sequences(self, sequences: list[list[int]]) -> list[float]:
-        """The `label` logit of each sequence, in `batch_size` batches of similar length."""
-        order = sorted(range(len(sequences)), key=lambda index: -len(sequences[index]))
+        """The `label` logit of each sequence, in batches of similar length (see the module docstring)."""
         scores = [0.0] * len(sequences)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for batch in length_batches([len(sequence) for sequence in sequences], self.batch_size, self.max_batch_tokens):
             for index, value in zip(batch, self._forward([sequences[i] for i in batch])):
                 scores[index] = value
         return scores

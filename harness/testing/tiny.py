@@ -143,10 +143,16 @@ def build_tiny_reward_model(out_dir: Path, corpus: Iterable[str], **sizes: Any) 
     """
     import torch
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging
 
     build_tiny_causal_lm(out_dir, corpus, **sizes)
     torch.manual_seed(sizes.get("seed", 0))
-    model = AutoModelForSequenceClassification.from_pretrained(out_dir, num_labels=1, dtype=torch.float32)
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # the load report lists the new score head and the unused LM head: expected
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(out_dir, num_labels=1, dtype=torch.float32)
+    finally:
+        logging.set_verbosity(verbosity)
     for weights in Path(out_dir).glob("*.safetensors"):
         weights.unlink()
     model.save_pretrained(out_dir)
