@@ -237,6 +237,39 @@ def sandbox_build(
     _guarded(lambda: build(backend, language or None, lambda line: typer.echo(line, err=True)))
 
 
+readoc_app = typer.Typer(no_args_is_help=True, help="READoc (PDF to Markdown): score predictions with the S3 suite.")
+app.add_typer(readoc_app, name="readoc")
+
+
+@readoc_app.command("score")
+def readoc_score(
+    gold: Path = typer.Option(..., "--gold", help="Folder of gold Markdown, <id>.md (e.g. READoc's data/arxiv/markdown)."),
+    pred: Path = typer.Option(..., "--pred", help="Folder of predicted Markdown named like the gold; a missing file scores as empty."),
+    subset: Optional[str] = typer.Option(None, "--subset", help="arxiv, github or zenodo (which metrics count); "
+                                         "default: the one the --gold path names."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the official metric names."),
+) -> None:
+    """Score a folder of Markdown predictions exactly as READoc's suite_e2e.py does."""
+    import json
+
+    from harness.report.console import print_readoc_scores
+    from harness.scoring.readoc_suite import infer_subset, score_folders
+
+    def score():  # type: ignore[no-untyped-def]
+        from harness.errors import UsageError
+
+        chosen = subset or infer_subset([gold])
+        if chosen is None:
+            raise UsageError(f"cannot tell the READoc subset from {gold}; pass --subset arxiv, github or zenodo")
+        return score_folders(gold, pred, chosen)
+
+    result = _guarded(score)
+    if as_json:
+        typer.echo(json.dumps(result.official_json()))
+    else:
+        print_readoc_scores(result)
+
+
 def main() -> None:
     app(prog_name="harness")
 

@@ -123,3 +123,16 @@ def print_sandbox_checks(checks: Sequence[Any]) -> None:
         mark = "[green]ok[/green]" if check.available else f"[red]{check.detail}[/red]"
         table.add_row(check.key, check.name, check.suite, check.version, mark)
     Console().print(table)
+
+
+def print_readoc_scores(result: Any) -> None:
+    """READoc suite averages (a `SuiteResult`), each with how many documents define it."""
+    table = Table(title=f"READoc {result.subset} ({len(result.per_document)} documents)")
+    for column, justify in (("metric", "left"), ("value", "right"), ("documents", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for key, value in result.official_json().items():
+        table.add_row(key, f"{100 * value:.2f}", str(result.documents_defining[key]))
+    STDOUT.print(table)
+    if result.missing_predictions:
+        STDOUT.print(Text(f"{len(result.missing_predictions)} documents had no prediction and scored as empty: "
+                          f"{', '.join(result.missing_predictions[:10])}", style="yellow"))
