@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping
 
-RequestKind = Literal["generate", "loglikelihood", "reward"]
+RequestKind = Literal["generate", "loglikelihood", "reward", "extract"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class Request:
     A `reward` request is a conversation (`messages`, ending with the user's turn) and the
     `candidates` that could answer it; the model scores each candidate (`Response.scores`).
     Its `settings.seed` is the run seed, for models that draw at random (a judge's A/B order).
+
+    An `extract` request names a `document` (a PDF path) to turn into Markdown; its `prompt` is
+    the instruction a vision-language model gets with each page. The document's bytes, not its
+    path, enter the hash.
     """
 
     kind: RequestKind
@@ -72,12 +76,15 @@ class Request:
     continuation: str | None = None
     reference: str | None = None
     candidates: tuple[str, ...] | None = None
+    document: str | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a Request needs exactly one of prompt or messages")
         if (self.kind == "reward") != (self.candidates is not None):
             raise ValueError("reward requests, and only they, carry candidates")
+        if (self.kind == "extract") != (self.document is not None):
+            raise ValueError("extract requests, and only they, name a document")
 
     def content_hash(self) -> str:
         """Hash of everything the model sees; the response cache key (with the model fingerprint)."""
@@ -88,6 +95,7 @@ class Request:
             "settings": asdict(self.settings),
             "continuation": self.continuation,
             **({"candidates": list(self.candidates)} if self.candidates is not None else {}),
+            **({"document": _file_digest(self.document)} if self.document is not None else {}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -107,6 +115,15 @@ class Request:
         turns = [f"<{m.role}>\n{m.content}" for m in self.messages or ()]
         turns += [f"<candidate {i}>\n{text}" for i, text in enumerate(self.candidates or ())]
         return "\n\n".join(turns)
+
+
+def _file_digest(path: str) -> str:
+    """A document's identity for the cache: its bytes' hash (an unreadable file: its path)."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return f"unreadable:{path}"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ CHAT_KEYS = {"prompt", "system"}
 GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "stop"}
 METRIC_KEYS = {"name", "scorer", "extraction", "options"}
 REWARD_KEYS = {"conversation", "candidates"}
-REQUEST_KINDS = {"generate", "loglikelihood", "reward"}
+REQUEST_KINDS = {"generate", "loglikelihood", "reward", "extract"}
 PROMPT_FORMATS = {"base", "chat"}
 SAMPLERS = {"random", "first_n"}
 
