@@ -25,7 +25,7 @@ from harness.sandbox.types import Sandbox
 from harness.runners.local import LocalRunner, Progress, RunStats
 from harness.scoring.aggregate import aggregate
 from harness.store.cache import ResponseCache, default_cache_dir
-from harness.store.run_dir import RunDir
+from harness.store.run_dir import RunDir, write_response_files
 from harness.tasks.catalog import load_task
 from harness.tasks.spec import TaskSpec
 from harness.tasks.task import Task, apply_task_args
@@ -177,4 +177,6 @@ def evaluate(
     manifest.update(started_at=store.started_at, finished_at=_now(), n_records=len(records),
                     **_run_accounting(runner.stats, wall))
     store.finish(records, metrics, manifest)
+    if spec.save_responses:
+        write_response_files(run_path, spec.save_responses, records)
     return RunResult(run_path, metrics, manifest, runner.stats)

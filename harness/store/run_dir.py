@@ -59,6 +59,21 @@ def read_json(path: Path) -> Any:
         raise UsageError(f"cannot read {path}: {error}") from error
 
 
+def write_response_files(run_path: Path, pattern: str, records: Iterable[SampleRecord]) -> None:
+    """Each record's response as a file (`pattern` with `{id}`), so outputs such as a document's
+    Markdown can be rescored or inspected without the Parquet file; the first attempt only."""
+    root = run_path.resolve()
+    for record in records:
+        if record.attempt != 0:
+            continue
+        target = (root / pattern.format(id=record.id)).resolve()
+        if root not in target.parents:
+            raise UsageError(f"sample id {record.id!r} would write outside the run dir ({target}); "
+                             "fix the task's id template")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(record.response, encoding="utf-8")
+
+
 class RunDir:
     """One run's folder. `run_key` identifies what was asked; a mismatch refuses to resume."""
 

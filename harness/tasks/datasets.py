@@ -42,6 +42,19 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def document_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per file for a `files:` glob (a folder of documents, one per sample, as READoc
+    ships its gold Markdown): `id` (the file stem), `path` (absolute) and `text` (its content)."""
+    rows = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as error:
+            raise UsageError(f"cannot read data file {path}: {error}") from error
+        rows.append({"id": path.stem, "path": str(path.resolve()), "text": text})
+    return rows
+
+
 def split_name(split: str, subset: str | None) -> str:
     """A split may name its subset (`split: "{subset}"`): datasets such as RewardBench's Prior
     Sets keep one split per subset rather than one config per subset."""
@@ -85,7 +98,11 @@ class DataLocator:
             for name in names:
                 path = folder / name
                 tried.append(str(path))
-                if path.is_file():
+                if "*" in name:
+                    matches = sorted(folder.glob(name))
+                    if matches:
+                        return document_rows(matches)
+                elif path.is_file():
                     return read_rows(path)
         if self.spec.hub:
             rows = self._load_hub(split, subset, tried)

@@ -20,6 +20,7 @@ TOP_LEVEL_KEYS = {
     "name", "version", "description", "dataset", "target", "id", "request", "format", "args",
     "variants", "default_variant", "prompt", "system", "fewshot", "generation", "oracle",
     "extraction", "metrics", "repeats", "subtasks", "aliases", "chat", "context", "aggregate", "groups", "reward",
+    "document", "save_responses",
 }
 DATASET_KEYS = {"hub", "config", "split", "fewshot_split", "files", "subsets", "id_field", "join"}
 FEWSHOT_KEYS = {"n", "sampler", "seed", "answer", "examples", "separator", "target_delimiter", "inline"}
@@ -127,6 +128,8 @@ class TaskSpec:
     aggregate_hook: str | None = None
     groups: Mapping[str, str] = field(default_factory=dict)  # group name -> template of the sample's value
     reward: RewardSpec | None = None
+    document: str | None = None  # extract tasks: template of the document's path
+    save_responses: str | None = None  # e.g. "markdown/{id}.md": each response also as a file in the run dir
 
     def metric_labels(self) -> list[str]:
         return [label for metric in self.metrics for label in metric.labels()]
@@ -280,7 +283,25 @@ def _build_spec(raw: Any, check: SpecChecker, directory: Path, variant: str | No
         aggregate_hook=_python_hook(raw, check, "aggregate"),
         groups={str(k): str(v) for k, v in (check.typed(raw, "groups", dict, {}) or {}).items()},
         reward=reward,
+        document=_build_document(raw, check, request),
+        save_responses=_build_save_responses(raw, check),
     )
+
+
+def _build_document(raw: Any, check: SpecChecker, request: str) -> str | None:
+    document = check.typed(raw, "document", str)
+    if (document is None) != (request != "extract"):
+        check.fail(raw, "document" if document is not None else "request",
+                   "a `request: extract` task needs `document:` (a template of the PDF's path), and only it")
+    return document
+
+
+def _build_save_responses(raw: Any, check: SpecChecker) -> str | None:
+    """A run-dir-relative file pattern with `{id}`; each response is written there when the run ends."""
+    pattern = check.typed(raw, "save_responses", str)
+    if pattern is not None and ("{id}" not in pattern or pattern.startswith("/") or ".." in pattern.split("/")):
+        check.fail(raw, "save_responses", "use a relative path pattern holding {id}, e.g. markdown/{id}.md")
+    return pattern
 
 
 def _build_reward(raw: Any, check: SpecChecker, request: str) -> RewardSpec | None:

@@ -220,6 +220,11 @@ class Task:
                             candidates=reward.candidates(self.spec.reward, sample.data, sample.id),
                             settings=dataclasses.replace(self.spec.generation, seed=seed + attempt))
                     for attempt in range(self.spec.repeats)]
+        if self.spec.document is not None:
+            document = self.renderer.inline(self.spec.document, {**sample.data, "args": self.task_args})
+            return [Request(kind="extract", sample_id=sample.id, attempt=attempt, reference=reference,
+                            prompt=self.prompts.question(sample.data), document=document,
+                            settings=self.spec.generation) for attempt in range(self.spec.repeats)]
         if self.spec.format == "chat":
             content: dict[str, Any] = {"messages": self.prompts.chat_messages(sample, examples)}
         else:

@@ -1,0 +1,66 @@
+"""The readoc task end to end: documents as samples, the S3 suite per document, outputs saved as files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import UsageError, evaluate
+from harness.scoring.readoc_suite import score_folders
+from harness.types import Request, Response
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "readoc"
+pytestmark = [
+    pytest.mark.skipif(shutil.which("pandoc") is None, reason="the pandoc binary is not on PATH (scripts/install-pandoc)"),
+    pytest.mark.skipif(not (DATA / "arxiv" / "markdown").is_dir(),
+                       reason=f"READoc sample documents not found at {DATA} (see shared/data/readoc/SOURCE.md)"),
+]
+
+
+class FirstHalfExtractor:
+    """Returns the first half of each gold document (read from the request's reference): a
+    system that loses the end of every document, scored exactly like any extraction model."""
+
+    name, chunk_size, cacheable = "first-half", 4, False
+
+    def generate(self, requests: list[Request]) -> list[Response]:
+        assert all(request.kind == "extract" and Path(request.document or "").is_file() for request in requests)
+        return [Response(text=(request.reference or "")[: len(request.reference or "") // 2], trace={"pages": 2})
+                for request in requests]
+
+    def fingerprint(self) -> str:
+        return "first-half"
+
+
+def test_the_oracle_scores_one_on_every_metric_of_both_subsets(tmp_path: Path) -> None:
+    result = evaluate("readoc", "oracle", data=DATA, run_dir=tmp_path / "run", use_cache=False)
+    official = result.metrics["summary"]["official"]
+    assert set(official) == {"arxiv", "github"}
+    assert set(official["arxiv"]) == {"text_eds", "text_f1", "head_eds", "head_teds", "inline_eds", "outline_eds",
+                                      "table_eds", "table_teds", "seg_kt", "word_kt", "seg_sp", "word_sp"}
+    assert not {"inline_eds", "table_teds"} & set(official["github"])
+    for scores in official.values():
+        assert scores == pytest.approx({key: 1.0 for key in scores})
+
+
+def test_responses_are_saved_per_document_and_rescore_to_the_run_numbers(tmp_path: Path) -> None:
+    result = evaluate("readoc", FirstHalfExtractor(), data=DATA, run_dir=tmp_path / "run", use_cache=False,
+                      task_args={"subsets": "github"})
+    saved = sorted((tmp_path / "run" / "markdown" / "github").glob("*.md"))
+    assert [path.stem for path in saved] == sorted(path.stem for path in (DATA / "github" / "markdown").glob("*.md"))
+    rescored = score_folders(DATA / "github" / "markdown", tmp_path / "run" / "markdown" / "github", "github")
+    assert rescored.official_json() == pytest.approx(result.metrics["summary"]["official"]["github"])
+    assert 0.0 < rescored.scores["text_eds"] < 1.0
+    assert result.metrics["summary"]["pages"] == 14
+
+
+def test_a_document_template_is_required_for_extract_tasks(tmp_path: Path) -> None:
+    folder = tmp_path / "tasks" / "readoc"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "tasks" / "readoc", folder)
+    spec = folder / "task.yaml"
+    spec.write_text(spec.read_text().replace('document: "{{ pdf }}"\n', ""))
+    with pytest.raises(UsageError, match="needs `document:`"):
+        evaluate("readoc", "oracle", data=DATA, runs_root=tmp_path, tasks_dirs=[tmp_path / "tasks"])
