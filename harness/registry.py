@@ -64,6 +64,8 @@ MODELS = Registry(
         "rm": "harness.models.reward_classifier:RewardClassifierModel",
         "dpo": "harness.models.dpo:ImplicitRewardModel",
         "judge": "harness.adapters.judge:JudgeModel",
+        "dse": "harness.models.document_extraction:DocumentExtractionModel",
+        "vlm": "harness.adapters.vlm_pages:VLMPagesModel",
     },
 )
 

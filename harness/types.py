@@ -17,10 +17,21 @@ RequestKind = Literal["generate", "loglikelihood", "reward", "extract"]
 
 @dataclass(frozen=True)
 class Message:
-    """One chat turn; `role` is system, user or assistant."""
+    """One chat turn; `role` is system, user or assistant. `images` are data URLs
+    (`data:image/jpeg;base64,...`) shown with the text, for vision-language models."""
 
     role: str
     content: str
+    images: tuple[str, ...] = ()
+
+    def as_openai(self) -> dict[str, Any]:
+        """The turn in the OpenAI chat format (also what vLLM's `LLM.chat` reads): plain text,
+        or text and image parts when there are images."""
+        if not self.images:
+            return {"role": self.role, "content": self.content}
+        parts: list[dict[str, Any]] = [{"type": "text", "text": self.content}]
+        parts += [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
+        return {"role": self.role, "content": parts}
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,8 @@ class Request:
         payload = {
             "kind": self.kind,
             "prompt": self.prompt,
-            "messages": [asdict(m) for m in self.messages] if self.messages is not None else None,
+            # as_openai: a text-only turn hashes as it always did ({role, content}).
+            "messages": [m.as_openai() for m in self.messages] if self.messages is not None else None,
             "settings": asdict(self.settings),
             "continuation": self.continuation,
             **({"candidates": list(self.candidates)} if self.candidates is not None else {}),
@@ -112,7 +124,8 @@ class Request:
         """The prompt as one string (with a reward request's candidates), for logs and length-sorting."""
         if self.prompt is not None:
             return self.prompt
-        turns = [f"<{m.role}>\n{m.content}" for m in self.messages or ()]
+        turns = [f"<{m.role}>\n{m.content}" + (f"\n[{len(m.images)} image(s)]" if m.images else "")
+                 for m in self.messages or ()]
         turns += [f"<candidate {i}>\n{text}" for i, text in enumerate(self.candidates or ())]
         return "\n\n".join(turns)
 

@@ -269,13 +269,17 @@ def render_prompt(tokenizer: Any, request: Request, chat_template: bool | None, 
 
 
 def chat_turns(
-    tokenizer: Any, request: Request, chat_template: bool | None, model: str
+    tokenizer: Any, request: Request, chat_template: bool | None, model: str, images: bool = False
 ) -> list[dict] | None:
     """The request as chat turns, or None for a prompt to be used as written.
 
     `chat_template`: None templates chat requests only; True also wraps a plain prompt as one
-    user turn (lm-eval's --apply_chat_template); False refuses chat requests.
+    user turn (lm-eval's --apply_chat_template); False refuses chat requests. `images`: whether
+    the caller can pass image parts on (vLLM's `LLM.chat` can; a text tokenizer cannot).
     """
+    if not images and request.messages and any(message.images for message in request.messages):
+        raise UsageError(f"model {model} reads text only, and sample {request.sample_id!r} shows images; serve a "
+                         "vision-language model with vLLM and use vllm:NAME or openai:NAME,base_url=...")
     if request.messages is None and not chat_template:
         return None
     if chat_template is False:
@@ -290,7 +294,7 @@ def chat_turns(
         )
     if request.messages is None:
         return [{"role": "user", "content": request.prompt or ""}]
-    return [{"role": message.role, "content": message.content} for message in request.messages]
+    return [message.as_openai() for message in request.messages]
 
 
 def split_context_continuation(

@@ -274,11 +274,11 @@ def reject_misspelled_arguments(request_args: dict[str, Any]) -> None:
             raise UsageError(f"unknown openai argument {key!r}: did you mean {close[0]}?")
 
 
-def chat_messages(request: Request) -> list[dict[str, str]]:
-    """A prompt forced onto the chat endpoint becomes one user turn."""
+def chat_messages(request: Request) -> list[dict[str, Any]]:
+    """A prompt forced onto the chat endpoint becomes one user turn; images go as image parts."""
     if request.messages is None:
         return [{"role": "user", "content": request.prompt or ""}]
-    return [{"role": m.role, "content": m.content} for m in request.messages]
+    return [m.as_openai() for m in request.messages]
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -122,7 +122,8 @@ class VLLMModel:
             if not indices:
                 continue
             model = f"vllm:{self.name}"
-            conversations = [chat_turns(self.tokenizer, requests[i], self.chat_template, model) for i in indices]
+            conversations = [chat_turns(self.tokenizer, requests[i], self.chat_template, model, images=True)
+                             for i in indices]
             params = [self.sampling_params(requests[i].settings) for i in indices]
             started = time.perf_counter()
             outputs = self.llm.chat(conversations, params, use_tqdm=False, add_generation_prompt=not prefill,

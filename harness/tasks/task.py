@@ -224,7 +224,8 @@ class Task:
             document = self.renderer.inline(self.spec.document, {**sample.data, "args": self.task_args})
             return [Request(kind="extract", sample_id=sample.id, attempt=attempt, reference=reference,
                             prompt=self.prompts.question(sample.data), document=document,
-                            settings=self.spec.generation) for attempt in range(self.spec.repeats)]
+                            settings=dataclasses.replace(self.spec.generation, seed=seed + attempt))
+                    for attempt in range(self.spec.repeats)]
         if self.spec.format == "chat":
             content: dict[str, Any] = {"messages": self.prompts.chat_messages(sample, examples)}
         else:
