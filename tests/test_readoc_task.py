@@ -64,3 +64,29 @@ def test_a_document_template_is_required_for_extract_tasks(tmp_path: Path) -> No
     spec.write_text(spec.read_text().replace('document: "{{ pdf }}"\n', ""))
     with pytest.raises(UsageError, match="needs `document:`"):
         evaluate("readoc", "oracle", data=DATA, runs_root=tmp_path, tasks_dirs=[tmp_path / "tasks"])
+
+
+def test_bad_pdfs_and_malformed_markdown_are_scored_without_stopping_the_run(tmp_path: Path) -> None:
+    pymupdf = pytest.importorskip("pymupdf", reason="the dse: backend needs pymupdf (pip install 'harness[readoc]')")
+    pytest.importorskip("pymupdf4llm", reason="the dse: backend needs pymupdf4llm (pip install 'harness[readoc]')")
+    gold, pdfs = tmp_path / "arxiv" / "markdown", tmp_path / "arxiv" / "pdf"
+    gold.mkdir(parents=True)
+    pdfs.mkdir()
+    text = "# Results\n\nThe value is $\\frac{1}{$ broken.\n\n| a | b |\n| 1 |\n|---|\n\n\\begin{table}\\begin{tabular}{l}x\\end{table}\n"
+    for name in ("good", "encrypted", "corrupt", "image", "missing"):
+        (gold / f"{name}.md").write_text(text)
+    document = pymupdf.open()
+    document.new_page().insert_text((72, 72), "Results. The value is one half.")
+    document.save(pdfs / "good.pdf")
+    document.save(pdfs / "encrypted.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="u", owner_pw="o")
+    (pdfs / "corrupt.pdf").write_bytes(b"%PDF-1.7 truncated")
+    picture = pymupdf.open()
+    picture.new_page().insert_image(pymupdf.Rect(0, 0, 100, 100), pixmap=document[0].get_pixmap())
+    picture.save(pdfs / "image.pdf")
+    result = evaluate("readoc", "dse:pymupdf4llm", data=tmp_path, run_dir=tmp_path / "run", use_cache=False,
+                      task_args={"subsets": "arxiv"})
+    errors = result.metrics["summary"]["extraction_errors"]
+    assert set(errors) == {"arxiv/encrypted", "arxiv/corrupt", "arxiv/image", "arxiv/missing"}
+    assert "encrypted" in errors["arxiv/encrypted"] and "no text layer" in errors["arxiv/image"]
+    official = result.metrics["summary"]["official"]["arxiv"]
+    assert 0.0 < official["text_eds"] < 1.0 and result.stats.errors == 0
