@@ -44,6 +44,12 @@ def test_the_oracle_scores_one_on_every_metric_of_both_subsets(tmp_path: Path) -
     assert not {"inline_eds", "table_teds"} & set(official["github"])
     for scores in official.values():
         assert scores == pytest.approx({key: 1.0 for key in scores})
+    # Documents without gold tables do not define table TEDS: undefined, not failed.
+    tables = result.metrics["subsets"]["arxiv"]["table_teds[markdown]"]
+    assert tables["undefined"] > 0 and tables["unscored"] == 0 and tables["complete"]
+    assert tables["n"] + tables["undefined"] == 7
+    github = result.metrics["subsets"]["github"]["table_teds[markdown]"]
+    assert (github["value"], github["undefined"]) == (None, 7)
 
 
 def test_responses_are_saved_per_document_and_rescore_to_the_run_numbers(tmp_path: Path) -> None:

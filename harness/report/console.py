@@ -52,6 +52,7 @@ class RichProgress:
 def _value_cells(entry: Mapping[str, Any]) -> tuple[str, str, str]:
     """Value and CI in percent, and n; an uncomputable metric says so instead of showing 0."""
     unscored = f" (+{entry['unscored']} unscored)" if entry.get("unscored") else ""
+    unscored += f" ({entry['undefined']} n/a)" if entry.get("undefined") else ""
     if entry.get("value") is None:
         return "n/a", "", f"0{unscored}"
     interval = f"[{100 * entry['ci_low']:.2f}, {100 * entry['ci_high']:.2f}]"

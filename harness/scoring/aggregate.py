@@ -2,7 +2,9 @@
 
 A NaN score (the model gave no answer: replay miss, API error) is left out of the mean and
 counted as `unscored`, so a missing answer never reads as a wrong one; a metric with no scored
-sample has value null.
+sample has value null. A sample whose record lacks the metric (its scorer found it undefined
+there: READoc's table metrics on a document without tables) is counted as `undefined`: left out
+of the mean as the benchmark's own averaging leaves it out, without making the run incomplete.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from harness.scoring.pass_at_k import per_problem_pass_at_k
 from harness.types import SampleRecord
 
 
-def summarise(values: Sequence[float], seed: int) -> dict[str, Any]:
+def summarise(values: Sequence[float], seed: int, undefined: int = 0) -> dict[str, Any]:
     scored = [value for value in values if not math.isnan(value)]
     unscored = len(values) - len(scored)
+    extra = {"undefined": undefined} if undefined else {}
     if not scored:
-        return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "unscored": unscored, "complete": False}
-    return {**mean_with_ci(scored, seed=seed).as_dict(), "unscored": unscored, "complete": unscored == 0}
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "unscored": unscored,
+                "complete": False, **extra}
+    return {**mean_with_ci(scored, seed=seed).as_dict(), "unscored": unscored, "complete": unscored == 0, **extra}
 
 
 def pass_at_k_labels(labels: Sequence[str], repeats: int) -> dict[str, tuple[str, int]]:
@@ -37,11 +41,20 @@ def pass_at_k_labels(labels: Sequence[str], repeats: int) -> dict[str, tuple[str
 
 
 def _table(rows: Sequence[SampleRecord], labels: Sequence[str], repeats: int, seed: int) -> dict[str, Any]:
-    table = {label: summarise([row.scores.get(label, math.nan) for row in rows], seed) for label in labels}
+    table = {label: _summarise_label(rows, label, seed) for label in labels}
     for name, (label, k) in pass_at_k_labels(labels, repeats).items():
         values = per_problem_pass_at_k(((row.id, row.scores.get(label, math.nan)) for row in rows), k)
         table[name] = summarise(values, seed) if values else summarise([math.nan], seed)
     return table
+
+
+def _summarise_label(rows: Sequence[SampleRecord], label: str, seed: int) -> dict[str, Any]:
+    """A label's summary; records without it count as undefined (no value where none defines it)."""
+    values = [row.scores[label] for row in rows if label in row.scores]
+    summary = summarise(values, seed, undefined=len(rows) - len(values))
+    if not values:  # defined nowhere: nothing failed, there is just nothing to report
+        summary["complete"] = True
+    return summary
 
 
 def aggregate(task: str, labels: Sequence[str], records: Sequence[SampleRecord], seed: int = 0,

@@ -240,7 +240,9 @@ class Task:
         return requests
 
     def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
-        """Extract with every pipeline and score every metric; an errored response scores NaN.
+        """Extract with every pipeline and score every metric; an errored response scores NaN, and a
+        metric whose scorer returns None is not defined for that sample (READoc's table metrics on a
+        document without tables) and is left out of the record.
 
         Batched so execution metrics run one sandbox batch per chunk of responses.
         """
@@ -251,9 +253,13 @@ class Task:
                     self._score_by_execution(scorer, pipeline, label, pairs, results)
                     continue
                 for (sample, response), result in zip(pairs, results):
-                    result.scores[label] = math.nan if response.error else float(
-                        scorer(result.extracted[pipeline], sample, **metric.options) if metric.extraction
-                        else self._score_reward(scorer, sample, response, metric.options))
+                    if response.error:
+                        result.scores[label] = math.nan
+                        continue
+                    value = scorer(result.extracted[pipeline], sample, **metric.options) if metric.extraction \
+                        else self._score_reward(scorer, sample, response, metric.options)
+                    if value is not None:  # None: the metric is not defined for this sample (left out, not failed)
+                        result.scores[label] = float(value)
         for (sample, response), result in zip(pairs, results):
             if response.trace is not None and not response.error:
                 trace, derived = score_candidates(response.trace, lambda text: self._score_text(text, sample))
@@ -271,11 +277,12 @@ class Task:
     def _score_text(self, text: str, sample: Sample) -> dict[str, float]:
         """Every metric that needs no sandbox, on one text (an adapter's candidate)."""
         extracted = self.extractor.extract(text)
-        return {
-            label: float(scorer(extracted[pipeline], sample, **metric.options))
+        scores = {
+            label: scorer(extracted[pipeline], sample, **metric.options)
             for metric, scorer in zip(self.spec.metrics, self.scorers) if not isinstance(scorer, ExecutionScorer)
             for pipeline, label in zip(metric.extraction, metric.labels())
         }
+        return {label: float(value) for label, value in scores.items() if value is not None}
 
     def _score_by_execution(self, scorer: ExecutionScorer, pipeline: str, label: str,
                             pairs: Sequence[tuple[Sample, Response]], results: list[ScoredResponse]) -> None:

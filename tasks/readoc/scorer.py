@@ -22,10 +22,10 @@ def _document_scores(gold: str, predicted: str, subset: str) -> dict[str, float]
     return document_scores(gold, predicted, subset)
 
 
-def readoc_metric(markdown: str, sample: Any, key: str) -> float:
-    """One S3 metric of one document; NaN where the document does not define it (no gold headings,
+def readoc_metric(markdown: str, sample: Any, key: str) -> float | None:
+    """One S3 metric of one document; None where the document does not define it (no gold headings,
     tables or formulas; a GitHub document's formulas), which leaves it out of the average as officially."""
-    return _document_scores(sample.target, markdown, sample.data["subset"]).get(key, math.nan)
+    return _document_scores(sample.target, markdown, sample.data["subset"]).get(key)
 
 
 def summarise(records: Sequence[Any], metrics: Mapping[str, Any], seed: int) -> dict[str, Any]:
