@@ -7,8 +7,10 @@ need it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -131,7 +133,19 @@ class Request:
 
 
 def _file_digest(path: str) -> str:
-    """A document's identity for the cache: its bytes' hash (an unreadable file: its path)."""
+    """A document's identity for the cache: its bytes' hash (an unreadable file: its path).
+
+    The runner hashes each request more than once (cache lookup, then storage); the digest is
+    remembered per (path, size, mtime) so a PDF is read once while it is unchanged."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return f"unreadable:{path}"
+    return _bytes_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bytes_digest(path: str, size: int, mtime_ns: int) -> str:
     try:
         with open(path, "rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()

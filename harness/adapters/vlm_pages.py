@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.errors import UsageError
-from harness.models.base import inner_spec, load_model
+from harness.models.base import inner_spec, load_model, require_kind
 from harness.models.cached import CachedModel
 from harness.store.cache import ResponseCache, default_cache_dir
 from harness.types import Message, Request, Response
@@ -59,10 +59,7 @@ class VLMPagesModel:
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Render every page, ask for all of them in one inner call, join each document's pages."""
-        for request in requests:
-            if request.kind != "extract" or request.document is None:
-                raise UsageError(f"vlm answers extract requests (tasks such as readoc), not {request.kind!r} "
-                                 f"(sample {request.sample_id!r})")
+        require_kind(requests, "extract", self.name, "reads documents page by page", "readoc")
         began = time.perf_counter()
         pages = [self._pages(request.document or "") for request in requests]
         asks = [self._ask(request, index, image) for request, images in zip(requests, pages)

@@ -84,6 +84,14 @@ def parse_model_spec(spec: str, model_args: str | None = None) -> ModelSpec:
     return ModelSpec(backend=backend, name=name, args=args)
 
 
+def require_kind(requests: Sequence[Request], kind: str, model: str, what: str, tasks: str) -> None:
+    """Refuse a request of another kind, naming what the model does and which tasks it serves."""
+    for request in requests:
+        if request.kind != kind:
+            raise UsageError(f"{model} {what}: it answers {kind} requests (tasks such as {tasks}), "
+                             f"not {request.kind!r} (sample {request.sample_id})")
+
+
 def inner_spec(spec: str, extra_args: dict[str, Any]) -> ModelSpec:
     """An adapter's inner model spec with its forwarded arguments (`solver.KEY`, `judge.KEY`)
     merged over the spec's own."""

@@ -43,6 +43,7 @@ from types import ModuleType
 from typing import Any, Iterator, Sequence
 
 from harness.errors import UsageError
+from harness.models.base import require_kind
 from harness.types import Request, Response
 
 # Bump when a change here changes outputs, so responses cached from the old code are not reused.
@@ -140,10 +141,7 @@ class DocumentExtractionModel:
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Convert each request's document; a document that fails yields empty text (see module)."""
-        for request in requests:
-            if request.kind != "extract":
-                raise UsageError(f"dse:{self.name} converts documents: it answers extract requests (tasks such as "
-                                 f"readoc), not {request.kind!r} (sample {request.sample_id})")
+        require_kind(requests, "extract", f"dse:{self.name}", "converts documents", "readoc")
         return [self.extract(str(request.document)) for request in requests]
 
     def extract(self, path: str) -> Response:

@@ -38,6 +38,7 @@ from typing import Any, Sequence
 import torch
 
 from harness.errors import UsageError
+from harness.models.base import require_kind
 from harness.models.batching import batch_token_cap, length_batches
 from harness.models.checkpoints import checkpoint_identity, identity_digest
 from harness.models.hf import _load_pretrained, _pad, _resolve_device, _resolve_dtype
@@ -123,10 +124,7 @@ class ImplicitRewardModel:
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Score every candidate of every reward request; one reward per candidate, in order."""
-        for request in requests:
-            if request.kind != "reward":
-                raise UsageError(f"dpo:{self.name} is a reward model: it answers reward requests (tasks such as "
-                                 f"rewardbench), not {request.kind!r} (sample {request.sample_id})")
+        require_kind(requests, "reward", f"dpo:{self.name}", "is a reward model", "rewardbench")
         began = time.perf_counter()
         per_request = [self.encode(request) for request in requests]
         sequences = [sequence for encoded in per_request for sequence in encoded]

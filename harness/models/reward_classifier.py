@@ -22,6 +22,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from harness.errors import UsageError
+from harness.models.base import require_kind
 from harness.models.batching import batch_token_cap, length_batches
 from harness.models.checkpoints import checkpoint_identity, identity_digest
 from harness.models.hf import _load_pretrained, _pad, _resolve_device, _resolve_dtype
@@ -73,10 +74,7 @@ class RewardClassifierModel:
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Score every candidate of every reward request; one score per candidate, in order."""
-        for request in requests:
-            if request.kind != "reward":
-                raise UsageError(f"rm:{self.name} is a reward model: it answers reward requests (tasks such as "
-                                 f"rewardbench), not {request.kind!r} (sample {request.sample_id})")
+        require_kind(requests, "reward", f"rm:{self.name}", "is a reward model", "rewardbench")
         began = time.perf_counter()
         owners = [(r, c) for r, request in enumerate(requests) for c in range(len(request.candidates or ()))]
         sequences = [self.encode(requests[r], c) for r, c in owners]

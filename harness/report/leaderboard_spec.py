@@ -18,7 +18,8 @@ from typing import Any, Mapping
 from harness.assets import asset_dir
 from harness.errors import UsageError
 from harness.tasks.catalog import task_folders
-from harness.tasks.spec import SpecChecker, load_task_spec
+from harness.tasks.spec import load_task_spec
+from harness.tasks.spec_checker import SpecChecker
 from harness.tasks.yaml_lines import load_yaml_with_lines
 
 TOP_LEVEL_KEYS = {"name", "title", "description", "columns", "sort", "eligibility", "views"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
@@ -117,22 +117,17 @@ def fit_tiny_causal_lm(
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     encoded = [ids[:max_length] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
-    model.train()
-    for _ in range(steps):
+
+    def loss() -> Any:
         picks = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
         width = max(len(encoded[i]) for i in picks)
         ids = torch.full((batch_size, width), tokenizer.pad_token_id)
         labels = torch.full((batch_size, width), -100)
         for row, index in enumerate(picks):
             ids[row, : len(encoded[index])] = labels[row, : len(encoded[index])] = torch.tensor(encoded[index])
-        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
-    model.save_pretrained(model_dir)
-    return Path(model_dir)
+        return model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+
+    return _train_and_save(model, model_dir, loss, steps, learning_rate)
 
 
 def build_tiny_reward_model(out_dir: Path, corpus: Iterable[str], **sizes: Any) -> Path:
@@ -169,14 +164,24 @@ def fit_tiny_reward_model(model_dir: Path, pairs: Sequence[tuple[str, str]], *, 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     texts = [text for pair in pairs for text in pair]
     batch = tokenizer(texts, padding=True, return_tensors="pt")
+
+    def loss() -> Any:
+        rewards = model(**batch).logits[:, 0].view(-1, 2)
+        return -torch.nn.functional.logsigmoid(rewards[:, 0] - rewards[:, 1]).mean()
+
+    return _train_and_save(model, model_dir, loss, steps, learning_rate)
+
+
+def _train_and_save(model: Any, model_dir: Path, loss: Callable[[], Any], steps: int, learning_rate: float) -> Path:
+    """`steps` AdamW steps on `loss()` (which draws its own batch), then the model saved in place."""
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     model.train()
     for _ in range(steps):
-        rewards = model(**batch).logits[:, 0].view(-1, 2)
-        loss = -torch.nn.functional.logsigmoid(rewards[:, 0] - rewards[:, 1]).mean()
-        loss.backward()
+        loss().backward()
         optimizer.step()
         optimizer.zero_grad()
     model.eval()

@@ -36,11 +36,10 @@ def summarise(records: Sequence[Any], metrics: Mapping[str, Any], seed: int) -> 
         by_subset.setdefault(subset, {})[document] = {
             label.split("[")[0]: value for label, value in record.scores.items() if not math.isnan(value)}
     official = {subset: average(documents, subset)[0] for subset, documents in by_subset.items()}
-    traces = [json.loads(record.trace) for record in records if record.trace]
-    pages = sum(int(trace.get("pages") or 0) for trace in traces)
+    traces = {record.id: json.loads(record.trace) for record in records if record.trace}
+    pages = sum(int(trace.get("pages") or 0) for trace in traces.values())
     seconds = sum(record.latency_s for record in records if not record.cached)
-    errors = {record.id: json.loads(record.trace)["extraction_error"] for record in records
-              if record.trace and json.loads(record.trace).get("extraction_error")}
+    errors = {sample: trace["extraction_error"] for sample, trace in traces.items() if trace.get("extraction_error")}
     return {
         "official": official,
         "headline": {f"{subset}/{key}": value for subset, scores in official.items() for key, value in scores.items()},
