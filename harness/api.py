@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from harness.errors import UsageError
+from harness.errors import RunInterrupted, UsageError
 from harness.models.base import Model, ModelSpec, check_model_spec, load_model, parse_key_values
 from harness.registry import MODELS
 from harness.sandbox.types import Sandbox
@@ -166,6 +166,9 @@ def evaluate(
     runner = LocalRunner(task_obj, model_obj, store, cache, progress)
     try:
         records = runner.run(plan, done)
+    except RunInterrupted as error:
+        raise RunInterrupted(f"{error}. {len(done)} of {len(plan)} samples are saved in {run_path}: "
+                             f"rerun with --run-dir {run_path} to resume") from error
     finally:
         task_obj.close()
         if cache is not None:

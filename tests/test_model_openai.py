@@ -11,7 +11,8 @@ from openai_server import OpenAIServer, Reply
 
 from harness.errors import UsageError
 from harness.models.base import load_model
-from harness.models.openai import OpenAIModel, OpenAIRequestError, continuation_logprob, retry_delay
+from harness.models.openai import OpenAIModel, OpenAIRequestError, retry_delay
+from harness.models.openai_logprobs import continuation_logprob
 from harness.types import GenerationSettings, Message, Request, Response
 
 
@@ -81,6 +82,9 @@ def test_a_prefilled_assistant_turn_asks_the_server_to_continue_it() -> None:
     assert (bodies["assistant"]["continue_final_message"], bodies["assistant"]["add_generation_prompt"]) == (True, False)
     assert bodies["assistant"]["top_k"] == 5
     assert "continue_final_message" not in bodies["user"]
+    with served() as (server, model):  # without extra arguments of the user's
+        model.generate([request])
+    assert server.received[0][1]["continue_final_message"] is True
 
 
 def test_endpoint_chat_sends_a_prompt_as_one_user_turn() -> None:
@@ -193,6 +197,30 @@ def test_loglikelihood_without_server_support_is_a_usage_error() -> None:
         model.generate([request])
     with served() as (_, model), pytest.raises(UsageError, match="returned no prompt logprobs"):
         model.generate([request])
+
+
+def echoed(tokens: list[str], token_logprobs: list, top_logprobs: list) -> Reply:
+    offsets = [sum(len(token) for token in tokens[:i]) for i in range(len(tokens))]
+    logprobs = {"tokens": tokens, "text_offset": offsets, "token_logprobs": token_logprobs, "top_logprobs": top_logprobs}
+    choice = {"index": 0, "text": "".join(tokens), "logprobs": logprobs, "finish_reason": "length"}
+    return Reply({"id": "x", "object": "text_completion", "created": 0, "model": "echo", "choices": [choice]})
+
+
+def test_echoed_logprobs_one_token_late_are_refused() -> None:
+    """llama-cpp-python's server: each token carries the distribution of the position after it,
+    and the generated token is left out (its real answer for "The capital of France is Paris")."""
+    late = echoed(["The", " capital", " of", " France", " is", " Paris"],
+                  [None, -9.6, -10.46, -11.23, -11.79, -8.45],
+                  [None, {" of": -0.41, " capital": -9.6}, {" the": -1.99, " of": -10.46},
+                   {" is": -0.43, " France": -11.23}, {" Paris": -0.26, " is": -11.79}, {".": -0.38, " Paris": -8.45}])
+    request = Request(kind="loglikelihood", sample_id="l", prompt="The capital of France is", continuation=" Paris")
+    with served(faults=[late]) as (_, model), pytest.raises(UsageError, match="leave out the token it generated"):
+        model.generate([request])
+    shifted = echoed(["The", " cat", " sat", " on"], [None, -1.0, -0.5, -2.0],
+                     [None, {" sat": -0.2, " cat": -1.0}, {" on": -0.1, " sat": -0.5}, {" the": -0.3, " on": -2.0}])
+    cat = Request(kind="loglikelihood", sample_id="l", prompt="The", continuation=" cat sat")
+    with served(faults=[shifted]) as (_, model), pytest.raises(UsageError, match=r"\(' on'\) is not the most likely"):
+        model.generate([cat])
 
 
 def test_reward_requests_are_refused() -> None:

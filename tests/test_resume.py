@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from openai_server import OpenAIServer
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.types import Response
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
 RUNNER = (
@@ -67,3 +72,43 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> No
     manifest = json.loads((killed_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["counts"]["resumed_records"] + manifest["counts"]["cached_requests"] + manifest["counts"]["model_requests"] == LIMIT
+
+
+class FixedAnswerModel:
+    """What the test server answers with: the same text for every request."""
+
+    name = "fixed"
+    chunk_size = 64
+    cacheable = False
+
+    def generate(self, requests):  # type: ignore[no-untyped-def]
+        return [Response(text="#### 18", input_tokens=5, output_tokens=3, finish_reason="stop") for _ in requests]
+
+    def fingerprint(self) -> str:
+        return "fixed"
+
+
+def test_a_server_failing_mid_run_is_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """The first chunk (8 requests) is answered, then the server fails every request: the run
+    stops with exit code 3 and one line naming the server, the fix and the run dir; rerun against
+    a working server at the same address, it asks only for what was not saved."""
+    run_dir = tmp_path / "run"
+    spec = "openai:fixed,base_url={url},concurrency=2,max_retries=1,backoff=0"
+    command = ["run", "--task", "gsm8k", "--sample", "--run-dir", str(run_dir), "--no-cache"]
+    failing = OpenAIServer(FixedAnswerModel(), faults=[None] * 8 + ["503"] * 40)
+    with failing as url:
+        stopped = CliRunner().invoke(app, [*command, "--model", spec.format(url=url)])
+    assert stopped.exit_code == 3
+    assert "Traceback" not in stopped.output
+    [line] = [line for line in stopped.output.splitlines() if line.startswith("interrupted:")]  # beside the progress bar
+    assert url in line and "HTTP 503" in line
+    assert f"8 of 10 samples are saved in {run_dir}: rerun with --run-dir {run_dir} to resume" in line
+
+    working = OpenAIServer(FixedAnswerModel(), port=failing.port)
+    with working as url:
+        resumed = CliRunner().invoke(app, [*command, "--model", spec.format(url=url)])
+    assert resumed.exit_code == 0, resumed.output
+    assert working.request_count == 2
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (manifest["counts"]["resumed_records"], manifest["counts"]["model_requests"]) == (8, 2)
+    assert len(pq.read_table(run_dir / "samples.parquet")) == 10

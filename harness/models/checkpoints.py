@@ -10,15 +10,37 @@ WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgp
 SETTINGS_SUFFIXES = {".json", ".jinja", ".model", ".txt", ".py", ".tiktoken"}
 
 
-def checkpoint_identity(name: str, revision: str | None, cache_dir: str | None = None) -> dict:
-    """What the weights are: a digest of a local directory, or the hub commit they came from."""
-    path = Path(name)
+def checkpoint_identity(
+    name: str, revision: str | None, cache_dir: str | None = None, gguf_file: str | None = None
+) -> dict:
+    """What the weights are: a GGUF file's content digest, a digest of a local directory, or the
+    hub commit they came from."""
+    path = Path(name).expanduser()
+    if gguf_file is None and path.suffix.lower() == ".gguf" and path.is_file():
+        return {"gguf": file_digest(path)}
+    if gguf_file is not None:
+        local = path / gguf_file if path.is_dir() else _hub_file(name, gguf_file, cache_dir, revision)
+        if local is not None and local.is_file():
+            return {"gguf": file_digest(local)}
+        return {"hub": name, "gguf_file": gguf_file, "revision": revision}
     if path.is_dir():
         return {"local": _directory_digest(path)}
+    found = _hub_file(name, "config.json", cache_dir, revision)
+    return {"hub": name, "commit": found.parent.name if found is not None else revision}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes: one GGUF file is the whole model, so its content is its identity
+    (the same file anywhere shares cached answers; a re-quantized one never does)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _hub_file(name: str, filename: str, cache_dir: str | None, revision: str | None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(name, "config.json", cache_dir=cache_dir, revision=revision)
-    return {"hub": name, "commit": Path(found).parent.name if isinstance(found, str) else revision}
+    found = try_to_load_from_cache(name, filename, cache_dir=cache_dir, revision=revision)
+    return Path(found) if isinstance(found, str) else None
 
 
 def identity_digest(data: dict) -> str:

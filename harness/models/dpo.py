@@ -41,7 +41,8 @@ from harness.errors import UsageError
 from harness.models.base import require_kind
 from harness.models.batching import batch_token_cap, length_batches
 from harness.models.checkpoints import checkpoint_identity, identity_digest
-from harness.models.hf import _load_pretrained, _pad, _resolve_device, _resolve_dtype
+from harness.models.hf import _pad
+from harness.models.hf_loading import load_pretrained, resolve_device, resolve_dtype
 from harness.types import Message, Request, Response
 
 # Bump when a change here changes outputs, so scores cached from the old code are not reused.
@@ -95,17 +96,17 @@ class ImplicitRewardModel:
         self.max_length = max_length
         self.max_prompt_length = max_prompt_length
         self.ref_free_type = ref_free_type or "avg"  # read only without a reference
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.max_batch_tokens = batch_token_cap(max_batch_tokens, self.device, f"dpo:{name}")
-        options = {"dtype": _resolve_dtype(dtype), "attn_implementation": None, "revision": None,
+        options = {"dtype": resolve_dtype(dtype), "attn_implementation": None, "revision": None,
                    "trust_remote_code": trust_remote_code, "cache_dir": None}
-        self.tokenizer, self.policy = _load_pretrained(name, self.device, **options)
+        self.tokenizer, self.policy = load_pretrained(name, self.device, **options)
         if not getattr(self.tokenizer, "chat_template", None):
             raise UsageError(f"dpo:{name}: its tokenizer has no chat template, so conversations cannot be formatted "
                              "as the policy saw them in training; give the checkpoint a chat_template "
                              "(tokenizer_config.json). RewardBench's fallback to fastchat templates is not supported")
         # The reference reads the policy's tokens, as officially (one tokenizer for both).
-        self.reference = _load_pretrained(ref, self.device, **options)[1] if ref is not None else None
+        self.reference = load_pretrained(ref, self.device, **options)[1] if ref is not None else None
         self.eos_id = self.tokenizer.eos_token_id
         if self.eos_id is None:
             raise UsageError(f"dpo:{name}: its tokenizer defines no EOS token, which ends every scored response; "

@@ -1,9 +1,10 @@
-"""The `hf:` backend: a local or hub checkpoint run in-process with transformers.
+"""The `hf:` backend: a local, hub or GGUF checkpoint run in-process with transformers.
 
 Outputs follow lm-eval's HF backend (prompts tokenised without special tokens and left-truncated
 to the context window, stop strings cut from the text, loglikelihood of the continuation's
-tokens), so scores compare with lm-eval's. Batches are length-sorted and left-padded; what makes
-them fast on CPU lives in `hf_decoding`.
+tokens), so scores compare with lm-eval's. Generation uses continuous batching (`hf_continuous`)
+where it computes what `generate` would, and length-sorted, left-padded `generate` batches
+otherwise; what makes either fast on CPU lives in `hf_decoding`. Loading is `hf_loading`'s.
 """
 
 from __future__ import annotations
@@ -15,28 +16,31 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList, StoppingCriteriaList
+from transformers import LogitsProcessorList, StoppingCriteriaList
 
 from harness.errors import UsageError
 from harness.models.checkpoints import checkpoint_identity, identity_digest
 from harness.models.hf_decoding import (
-    CPU_ATTENTION,
     PER_ROW_PREFILL_MIN_TOKENS,
     StopWatch,
     cut_at_stop,
     preallocated_cache,
     prefill_rows,
 )
+from harness.models.hf_continuous import decode_continuously, plain_decoding_supported
+from harness.models.hf_loading import load_pretrained, resolve_device, resolve_dtype
 from harness.models.hf_sampling import RowSeededSampler
 from harness.types import GenerationSettings, Request, Response
 
 # Bump when a change here changes outputs, so responses cached from the old code are not reused.
-ENGINE_REVISION = 2  # 2: sampling seeded per row (hf_sampling)
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+ENGINE_REVISION = 3  # 2: sampling seeded per row (hf_sampling); 3: continuous batching (hf_continuous)
+# Requests per call, in batches: continuous batching refills a finished row's slot from the rest
+# of the call, so a call holds several batches' worth (the runner saves progress after each call).
+BATCHES_PER_CALL = 8
 
 
 class HFModel:
-    """A causal LM from a hub id or a local directory; `chunk_size` is the batch size."""
+    """A causal LM from a hub id, a local directory or a GGUF file; `batch_size` rows decode at once."""
 
     cacheable = True
 
@@ -53,21 +57,26 @@ class HFModel:
         chat_template: bool | None = None,
         attn_implementation: str | None = None,
         cache_dir: str | None = None,
+        gguf_file: str | None = None,
     ) -> None:
         """`chat_template`: see `chat_turns`. `attn_implementation` None picks SDPA, with
-        matmul decoding steps on CPU. `cache_dir`: the hub cache to load from (default: HF_HOME's)."""
+        matmul decoding steps on CPU. `cache_dir`: the hub cache to load from (default: HF_HOME's).
+        `gguf_file`: a GGUF file in the folder or hub repository `name` (`hf:FILE.gguf` also works),
+        dequantized by transformers."""
         if not name:
-            raise UsageError("hf: needs a model, e.g. hf:Qwen/Qwen2.5-0.5B or hf:./checkpoint")
+            raise UsageError("hf: needs a model, e.g. hf:Qwen/Qwen2.5-0.5B, hf:./checkpoint or hf:./model.gguf")
         if batch_size < 1:
             raise UsageError(f"bad batch_size={batch_size} for hf: use a positive integer")
         self.name = name
-        self.batch_size = self.chunk_size = batch_size
+        self.batch_size = batch_size
+        self.chunk_size = batch_size * BATCHES_PER_CALL
         self.chat_template = chat_template
-        self.device = _resolve_device(device)
-        self.tokenizer, self.model = _load_pretrained(
+        self.device = resolve_device(device)
+        self.tokenizer, self.model = load_pretrained(
             name,
             self.device,
-            dtype=_resolve_dtype(dtype),
+            gguf_file=gguf_file,
+            dtype=resolve_dtype(dtype),
             attn_implementation=attn_implementation,
             revision=revision,
             trust_remote_code=trust_remote_code,
@@ -83,7 +92,7 @@ class HFModel:
         identity = {
             "backend": "hf",
             "engine": ENGINE_REVISION,
-            "checkpoint": checkpoint_identity(name, revision, cache_dir),
+            "checkpoint": checkpoint_identity(name, revision, cache_dir, gguf_file),
             "dtype": str(self.model.dtype),
             "max_length": self.max_length,
             "chat_template": chat_template,
@@ -143,11 +152,29 @@ class HFModel:
             )
         encoded = self._encode([self.render(request) for request in requests])
         prompts = [ids[-budget:] or [self.prefix_id] for ids in encoded]
+        if plain_decoding_supported(self.model, self._generation_config(settings)):
+            return self._generate_continuously(prompts, settings, seeds)
         responses = [Response()] * len(requests)
         for batch in self._batches([len(prompt) for prompt in prompts]):
             answers = self._generate_batch([prompts[i] for i in batch], settings, [seeds[i] for i in batch])
             for index, answer in zip(batch, answers):
                 responses[index] = answer
+        return responses
+
+    def _generate_continuously(
+        self, prompts: list[list[int]], settings: GenerationSettings, seeds: list[int | None]
+    ) -> list[Response]:
+        started = time.perf_counter()
+        order = sorted(range(len(prompts)), key=lambda index: -len(prompts[index]))
+        decoded = decode_continuously(self.model, self.tokenizer, [prompts[i] for i in order], settings,
+                                      [seeds[i] for i in order], slots=self.batch_size, eos_ids=self.eos_ids)
+        latency = (time.perf_counter() - started) / len(prompts)
+        responses = [Response()] * len(prompts)
+        for index, answer in zip(order, decoded):
+            text = self.tokenizer.decode(answer.tokens, skip_special_tokens=True)
+            responses[index] = Response(text=cut_at_stop(text, settings.stop), input_tokens=len(prompts[index]),
+                                        output_tokens=len(answer.tokens), latency_s=latency,
+                                        finish_reason="stop" if answer.stopped else "length")
         return responses
 
     def _generate_batch(
@@ -274,7 +301,7 @@ def chat_turns(
     """The request as chat turns, or None for a prompt to be used as written.
 
     `chat_template`: None templates chat requests only; True also wraps a plain prompt as one
-    user turn (lm-eval's --apply_chat_template); False refuses chat requests. `images`: whether
+    user turn (lm-eval's --apply_chat_template --fewshot_as_multiturn false); False refuses chat requests. `images`: whether
     the caller can pass image parts on (vLLM's `LLM.chat` can; a text tokenizer cannot).
     """
     if not images and request.messages and any(message.images for message in request.messages):
@@ -315,28 +342,6 @@ def split_context_continuation(
     return context_ids, encode(context + continuation)[len(context_ids) :]
 
 
-def _load_pretrained(name: str, device: torch.device, model_class: Any = AutoModelForCausalLM,
-                     **kwargs: Any) -> tuple[Any, Any]:
-    """Tokenizer and model (a causal LM unless `model_class` says otherwise); anything that
-    cannot be loaded is the user's to fix."""
-    common = {key: kwargs[key] for key in ("revision", "trust_remote_code", "cache_dir")}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, **common)
-        model = model_class.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as error:
-        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-        raise UsageError(
-            f"cannot load hf model {name!r}: {reason}. Pass an existing checkpoint directory, or a "
-            "hub id already in the local cache (with HF_HUB_OFFLINE=1 nothing is downloaded); "
-            "check revision= and trust_remote_code="
-        ) from error
-    model = model.to(device).eval()
-    plain_sdpa = kwargs["attn_implementation"] is None and model.config._attn_implementation == "sdpa"
-    if device.type == "cpu" and plain_sdpa:
-        model.set_attn_implementation(CPU_ATTENTION)
-    return tokenizer, model
-
-
 def _eos_ids(model: Any, tokenizer: Any, name: str) -> set[int]:
     """The generation config's EOS ids plus the tokenizer's, as lm-eval also stops at the latter."""
     configured = model.generation_config.eos_token_id
@@ -358,23 +363,6 @@ def _pad(rows: list[list[int]], pad_id: int, *, left: bool) -> tuple[torch.Tenso
         input_ids[index, span] = torch.tensor(row, dtype=torch.long)
         attention_mask[index, span] = 1
     return input_ids, attention_mask
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as error:
-        raise UsageError(f"bad device={device!r}: use auto, cpu, cuda or cuda:N") from error
-
-
-def _resolve_dtype(dtype: str) -> torch.dtype | str:
-    if dtype == "auto":
-        return "auto"
-    if dtype not in DTYPES:
-        raise UsageError(f"bad dtype={dtype!r}: use auto, {', '.join(DTYPES)}")
-    return DTYPES[dtype]
 
 
 def _context_length(config: Any, tokenizer: Any) -> int:

@@ -108,6 +108,37 @@ class PreallocatedLayer(DynamicLayer):
         layer._expose(length)
         return layer
 
+    @classmethod
+    def for_slots(cls, template: PreallocatedLayer, rows: int, capacity: int, length: int) -> PreallocatedLayer:
+        """An empty layer of `rows` slots shaped like `template`'s states, its write column at
+        `length` (continuous batching lays each row's prompt states left of that column)."""
+        layer = cls(capacity)
+        layer.device = template.device
+        layer.key_buffer = _zeros(template.key_buffer, rows, capacity)
+        layer.value_buffer = _zeros(template.value_buffer, rows, capacity)
+        layer.is_initialized = True
+        layer._expose(length)
+        return layer
+
+    def place(self, row: int, states: PreallocatedLayer, end: int) -> None:
+        """Copy one prefilled row's states into slot `row`, ending at column `end`."""
+        self.key_buffer[row, :, end - states.length : end] = states.keys[0]
+        self.value_buffer[row, :, end - states.length : end] = states.values[0]
+
+    def keep_rows(self, rows: list[int]) -> None:
+        """Drop every slot not in `rows` (finished answers nobody replaces)."""
+        index = torch.tensor(rows, device=self.key_buffer.device)
+        self.key_buffer = self.key_buffer.index_select(0, index)
+        self.value_buffer = self.value_buffer.index_select(0, index)
+        self._expose(self.length)
+
+    def shift_left(self, columns: int) -> None:
+        """Forget the first `columns` columns, which no live row uses, to make room on the right."""
+        kept = self.length - columns
+        for buffer in (self.key_buffer, self.value_buffer):
+            buffer[:, :, :kept] = buffer[:, :, columns : self.length].clone()
+        self._expose(kept)
+
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
         self.key_buffer = _zeros(key_states, key_states.shape[0], self.capacity)
@@ -159,11 +190,14 @@ def preallocated_cache(config: Any, capacity: int) -> Cache | None:
     return Cache(layers=[PreallocatedLayer(capacity) for _ in layers])
 
 
+@torch.inference_mode()
 def prefill_rows(model: Any, prompts: Sequence[Sequence[int]], capacity: int) -> Cache | None:
     """Prefill every prompt but its last token alone, then lay the states out left-padded.
 
     `generate` continues from this cache: it feeds each prompt's last token with the padded
-    attention mask, exactly as after a padded prefill.
+    attention mask, exactly as after a padded prefill. Inference mode matters here: a prefill
+    that records autograd keeps every layer's activations alive through the cache it returns
+    (about 1.2 GB per 1,000-token prompt for a 135M model; 11.7 GB peak for a batch of 8).
     """
     if preallocated_cache(model.config, 1) is None:
         return None
@@ -202,26 +236,33 @@ class StopWatch(StoppingCriteria):
         self.stops = tuple(stops)
         self.eos_ids = eos_ids
         self.prompt_width = prompt_width
-        self.window = max((len(stop) for stop in self.stops), default=0) + 2
+        self.window = stop_window(self.stops)
         self.finished_at: dict[int, int] = {}
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         generated = input_ids.shape[1] - self.prompt_width
         live = [row for row in range(input_ids.shape[0]) if row not in self.finished_at]
         if live:
-            newest = input_ids[live, -1].tolist()
-            tails = self._decode_tails(input_ids[live, -min(self.window, generated) :])
-            for row, token, tail in zip(live, newest, tails):
-                if token in self.eos_ids or any(stop in tail for stop in self.stops):
+            tails = input_ids[live, -min(self.window, generated) :].tolist()
+            for row, ended in zip(live, ends_answer(self.tokenizer, tails, self.stops, self.eos_ids)):
+                if ended:
                     self.finished_at[row] = generated
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         done[list(self.finished_at)] = True
         return done
 
-    def _decode_tails(self, tails: torch.Tensor) -> list[str]:
-        if not self.stops:
-            return [""] * tails.shape[0]
-        return self.tokenizer.batch_decode(tails.tolist())
+
+def stop_window(stops: Sequence[str]) -> int:
+    """How many newest tokens to decode to see any stop string completed (a token decodes to at
+    least one character), with a margin."""
+    return max((len(stop) for stop in stops), default=0) + 2
+
+
+def ends_answer(tokenizer: Any, tails: Sequence[Sequence[int]], stops: Sequence[str], eos_ids: set[int]) -> list[bool]:
+    """Whether each row's newest token (the last of its tail) ends its answer: an EOS token, or a
+    stop string completed within the tail."""
+    texts = tokenizer.batch_decode([list(tail) for tail in tails]) if stops else [""] * len(tails)
+    return [tail[-1] in eos_ids or any(stop in text for stop in stops) for tail, text in zip(tails, texts)]
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> str:

@@ -17,27 +17,35 @@ import torch
 from transformers import LogitsProcessor
 
 
+def row_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    """A request's own generator: seeded from the request, or at random without a seed."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else random.getrandbits(63))
+    return generator
+
+
+def sample_rows(scores: torch.Tensor, generators: Sequence[torch.Generator], temperature: float,
+                top_p: float) -> torch.Tensor:
+    """One token per row, drawn with that row's generator (vLLM's semantics: top-p keeps the
+    smallest set of tokens whose probability reaches p; no top-k)."""
+    probabilities = torch.softmax(scores.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        probabilities = _top_p(probabilities, top_p)
+    return torch.stack([
+        torch.multinomial(row, 1, generator=generator)[0] for row, generator in zip(probabilities, generators)
+    ])
+
+
 class RowSeededSampler(LogitsProcessor):
-    """Temperature + top-p sampling per row with the row's own generator (vLLM's semantics:
-    top-p keeps the smallest set of tokens whose probability reaches p; no top-k)."""
+    """`sample_rows` as a logits processor for `transformers.generate`."""
 
     def __init__(self, seeds: Sequence[int | None], temperature: float, top_p: float, device: torch.device) -> None:
         self.temperature = temperature
         self.top_p = top_p
-        self.generators = []
-        for seed in seeds:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(seed if seed is not None else random.getrandbits(63))
-            self.generators.append(generator)
+        self.generators = [row_generator(seed, device) for seed in seeds]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probabilities = torch.softmax(scores.float() / self.temperature, dim=-1)
-        if self.top_p < 1.0:
-            probabilities = _top_p(probabilities, self.top_p)
-        chosen = torch.stack([
-            torch.multinomial(row, 1, generator=generator)[0]
-            for row, generator in zip(probabilities, self.generators)
-        ])
+        chosen = sample_rows(scores, self.generators, self.temperature, self.top_p)
         only = torch.full_like(scores, float("-inf"))
         only[torch.arange(scores.shape[0]), chosen] = 0.0
         return only

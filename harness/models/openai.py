@@ -28,7 +28,13 @@ from urllib.parse import urlparse
 
 import openai
 
-from harness.errors import UsageError
+from harness.errors import RunInterrupted, UsageError
+from harness.models.openai_logprobs import (
+    LOGLIKELIHOOD_HELP,
+    MISALIGNED_HELP,
+    continuation_logprob,
+    misaligned_logprobs,
+)
 from harness.types import Request, Response
 
 T = TypeVar("T")
@@ -39,13 +45,7 @@ MAX_STOP_STRINGS = 4
 MAX_RETRY_DELAY_S = 60.0
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 PLACEHOLDER_KEY = "EMPTY"
-LOGLIKELIHOOD_HELP = (
-    "loglikelihood needs a completions endpoint that returns prompt logprobs (echo=True with "
-    "logprobs), as vLLM serve does; chat-only APIs cannot score a continuation"
-)
-
-
-class OpenAIRequestError(RuntimeError):
+class OpenAIRequestError(RunInterrupted):
     """A request that failed after every retry (server down, overloaded or too slow)."""
 
 
@@ -136,7 +136,7 @@ class OpenAIModel:
         args = self._sampling_args(request)
         if self._uses_chat(request):
             if request.continues_assistant:  # vLLM serve's extension; other servers may refuse it
-                args["extra_body"] = {**args.get("extra_body", {}), "continue_final_message": True,
+                args["extra_body"] = {**(args.get("extra_body") or {}), "continue_final_message": True,
                                       "add_generation_prompt": False}
             call = partial(self._client.chat.completions.create, messages=chat_messages(request), **args)
             completion, latency = self._with_retries(call)
@@ -208,6 +208,11 @@ class OpenAIModel:
         logprobs = completion.choices[0].logprobs
         if logprobs is None or not logprobs.text_offset or not logprobs.token_logprobs:
             raise UsageError(f"{self._where()} returned no prompt logprobs; {LOGLIKELIHOOD_HELP}")
+        problem = misaligned_logprobs(logprobs.text_offset, logprobs.tokens or [], logprobs.top_logprobs or [],
+                                      end=len(request.prompt) + len(request.continuation))
+        if problem is not None:
+            raise UsageError(f"{self._where()} returns prompt logprobs that cannot be trusted: {problem}. "
+                             f"{MISALIGNED_HELP}")
         logprob, is_greedy = continuation_logprob(
             logprobs.text_offset, logprobs.token_logprobs, logprobs.top_logprobs or [],
             start=len(request.prompt), end=len(request.prompt) + len(request.continuation),
@@ -234,7 +239,7 @@ class OpenAIModel:
                 last_error = error
         raise OpenAIRequestError(
             f"{self._where()} failed after {self.max_retries + 1} attempts; last error: "
-            f"{describe(last_error)}. Finished chunks are saved: rerun the same command to resume"
+            f"{describe(last_error)}. Check that the server is up (or raise max_retries=, timeout=)"
         ) from last_error
 
     def _rejected(self, error: openai.APIError) -> Exception:
@@ -318,36 +323,6 @@ def retry_delay(attempt: int, backoff: float, retry_after: float | None) -> floa
         return min(retry_after, MAX_RETRY_DELAY_S)
     base = min(backoff * 2**attempt, MAX_RETRY_DELAY_S)
     return base / 2 + random.uniform(0, base / 2)
-
-
-def continuation_logprob(
-    offsets: Sequence[int],
-    token_logprobs: Sequence[float | None],
-    top_logprobs: Sequence[dict[str, float] | None],
-    *,
-    start: int,
-    end: int,
-) -> tuple[float, bool]:
-    """Sum the logprobs of the tokens covering text[start:end]; greedy if each was the top choice.
-
-    A token counts when its span reaches past `start` (a token straddling the boundary belongs
-    to the continuation) and it begins before `end` (the generated token does not).
-    """
-    total, greedy, counted = 0.0, True, 0
-    for i, offset in enumerate(offsets):
-        token_end = offsets[i + 1] if i + 1 < len(offsets) else end + 1
-        if token_end <= start or offset >= end:
-            continue
-        logprob = token_logprobs[i]
-        if logprob is None:
-            raise UsageError(f"no logprob for a continuation token (empty context?); {LOGLIKELIHOOD_HELP}")
-        total += logprob
-        counted += 1
-        top = top_logprobs[i] if i < len(top_logprobs) else None
-        greedy = greedy and bool(top) and logprob >= max(top.values()) - 1e-6
-    if counted == 0:
-        raise UsageError(f"the server's logprobs cover no continuation tokens; {LOGLIKELIHOOD_HELP}")
-    return total, greedy
 
 
 def token_counts(completion: Any) -> tuple[int | None, int | None]:

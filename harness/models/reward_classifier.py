@@ -25,7 +25,8 @@ from harness.errors import UsageError
 from harness.models.base import require_kind
 from harness.models.batching import batch_token_cap, length_batches
 from harness.models.checkpoints import checkpoint_identity, identity_digest
-from harness.models.hf import _load_pretrained, _pad, _resolve_device, _resolve_dtype
+from harness.models.hf import _pad
+from harness.models.hf_loading import load_pretrained, resolve_device, resolve_dtype
 from harness.types import Request, Response
 
 # Bump when a change here changes outputs, so scores cached from the old code are not reused.
@@ -48,10 +49,10 @@ class RewardClassifierModel:
         self.batch_size = batch_size
         self.chunk_size = 16 * batch_size  # requests per call; each holds two or more candidates
         self.max_length = max_length
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.max_batch_tokens = batch_token_cap(max_batch_tokens, self.device, f"rm:{name}")
-        self.tokenizer, self.model = _load_pretrained(
-            name, self.device, model_class=AutoModelForSequenceClassification, dtype=_resolve_dtype(dtype),
+        self.tokenizer, self.model = load_pretrained(
+            name, self.device, model_class=AutoModelForSequenceClassification, dtype=resolve_dtype(dtype),
             attn_implementation=None, revision=revision, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
         if not getattr(self.tokenizer, "chat_template", None):
             raise UsageError(f"rm:{name}: its tokenizer has no chat template, so conversations cannot be formatted "
