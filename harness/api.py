@@ -20,9 +20,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import RunInterrupted, UsageError
 from harness.models.base import Model, ModelSpec, check_model_spec, load_model, parse_key_values
-from harness.registry import MODELS
+from harness.registry import MODELS, SANDBOXES
 from harness.sandbox.types import Sandbox
-from harness.runners.local import LocalRunner, Progress, RunStats
+from harness.progress import Progress
+from harness.runners.local import LocalRunner, RunStats
+from harness.runners.select import open_source
 from harness.scoring.aggregate import aggregate
 from harness.store.cache import ResponseCache, default_cache_dir
 from harness.store.run_dir import RunDir, write_response_files
@@ -31,7 +33,6 @@ from harness.tasks.spec import TaskSpec
 from harness.tasks.task import Task, apply_task_args
 
 HARNESS_VERSION = "0.1.0"
-SANDBOX_BACKENDS = ("local", "docker")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def _resolve_data(data: Path | str | None, spec_directory: Path, sample_data: bo
 def _initial_manifest(spec: TaskSpec, settings: dict[str, Any], model_label: str, fingerprint: str) -> dict[str, Any]:
     """Everything that identifies the run; `run_key` hashes what must match to resume it.
 
-    `limit` stays out of the key so a larger `--limit` extends an existing run directory.
+    `limit` stays out of the key so a larger `--limit` extends an existing run directory. The
+    runner and the task's folder stay out too: where the answers were computed, and where the
+    task was found, change no number.
     """
     task_info = {"name": spec.name, "version": spec.version, "variant": spec.variant, "content_hash": spec.content_hash()}
     key_source = {k: v for k, v in settings.items() if k != "limit"}
@@ -92,14 +95,15 @@ def _run_accounting(stats: RunStats, wall: float) -> dict[str, Any]:
         "timings": {"wall_s": wall, "model_s": stats.model_s, "harness_s": wall - stats.model_s,
                     "harness_share": (wall - stats.model_s) / wall if wall else 0.0},
         "counts": {"model_requests": stats.model_requests, "cached_requests": stats.cached_requests,
-                   "resumed_records": stats.resumed_records, "errors": stats.errors},
+                   "journaled_responses": stats.journaled_responses, "resumed_records": stats.resumed_records,
+                   "errors": stats.errors},
     }
 
 
 def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], Sandbox]:
     """A deferred sandbox: tasks that execute nothing never import or start one."""
-    if backend not in SANDBOX_BACKENDS:
-        raise UsageError(f"--sandbox {backend!r}: use one of {', '.join(SANDBOX_BACKENDS)}")
+    if backend not in SANDBOXES.names():
+        raise UsageError(f"--sandbox {backend!r}: use one of {', '.join(SANDBOXES.names())}")
 
     def create() -> Sandbox:
         from harness.sandbox import open_sandbox
@@ -139,8 +143,14 @@ def evaluate(
     cache_dir: Path | str | None = None,
     progress: Progress | None = None,
     sandbox: str = "local",
+    runner: str = "local",
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Evaluate `model` on `task`; resumes `run_dir` if it holds the same run."""
+    """Evaluate `model` on `task`; resumes `run_dir` if it holds the same run.
+
+    `runner` chooses where the model's answers are computed (`local`, `ray`, `ray:ADDRESS`);
+    `manifest_extra` adds fields to the manifest that do not identify the run (a re-scored
+    run's source, say)."""
     started = time.perf_counter()
     if limit is not None and limit < 1:
         raise UsageError(f"--limit {limit}: give a positive number of samples per subset")
@@ -159,17 +169,20 @@ def evaluate(
     settings = {"limit": limit, "seed": seed, "sandbox": sandbox, "repeats": spec.repeats, "format": spec.format,
                 "generation": asdict(spec.generation), "task_args": args, "data": str(data_path) if data_path else None}
     manifest = _initial_manifest(spec, settings, model_label, model_obj.fingerprint())
+    manifest.update(runner=runner, task_directory=str(spec.directory), **(manifest_extra or {}))
     run_key = manifest["run_key"]
     store = RunDir(run_path)
     done = store.open(run_key, manifest)
     cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()) if use_cache else None
-    runner = LocalRunner(task_obj, model_obj, store, cache, progress)
+    source = open_source(runner, model_obj, model_spec)
+    plan_runner = LocalRunner(task_obj, model_obj, store, cache, source, progress)
     try:
-        records = runner.run(plan, done)
+        records = plan_runner.run(plan, done)
     except RunInterrupted as error:
         raise RunInterrupted(f"{error}. {len(done)} of {len(plan)} samples are saved in {run_path}: "
                              f"rerun with --run-dir {run_path} to resume") from error
     finally:
+        source.close()
         task_obj.close()
         if cache is not None:
             cache.close()
@@ -178,8 +191,8 @@ def evaluate(
         metrics["summary"] = task_obj.aggregate_hook(records, metrics, seed)
     wall = time.perf_counter() - started
     manifest.update(started_at=store.started_at, finished_at=_now(), n_records=len(records),
-                    **_run_accounting(runner.stats, wall))
+                    **_run_accounting(plan_runner.stats, wall))
     store.finish(records, metrics, manifest)
     if spec.save_responses:
         write_response_files(run_path, spec.save_responses, records)
-    return RunResult(run_path, metrics, manifest, runner.stats)
+    return RunResult(run_path, metrics, manifest, plan_runner.stats)

@@ -48,11 +48,12 @@ def run(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Response and execution cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
     languages: Optional[str] = typer.Option(None, "--languages", help="Comma-separated languages (subsets) to run, e.g. cpp,java."),
     sandbox: str = typer.Option("local", "--sandbox", help="Where code answers run: local (bubblewrap) or docker."),
+    runner: str = typer.Option("local", "--runner", help="Where the model runs: local, ray (a local Ray cluster) or ray:ADDRESS."),
 ) -> None:
     """Evaluate a model on a task; resumes an interrupted run given the same --run-dir."""
     from harness.api import evaluate
     from harness.models.base import parse_key_values
-    from harness.report.console import RichProgress, print_metrics
+    from harness.report.console import RichProgress
 
     def start() -> RunResult:
         args = parse_key_values(task_args or "", "task argument")
@@ -61,16 +62,40 @@ def run(
         return evaluate(
             task, model, model_args=model_args, task_args=args, data=data, sample_data=sample,
             limit=limit, run_dir=run_dir, tasks_dirs=tasks_dir, seed=seed, use_cache=not no_cache,
-            cache_dir=cache_dir, progress=RichProgress(f"{task} × {model}"), sandbox=sandbox,
+            cache_dir=cache_dir, progress=RichProgress(f"{task} × {model}"), sandbox=sandbox, runner=runner,
         )
 
-    result = _guarded(start)
-    print_metrics(result.metrics, title=f"{task} × {model}")
+    _print_run(_guarded(start), f"{task} × {model}")
+
+
+@app.command()
+def rescore(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `harness run` (finished or interrupted)."),
+    task_args: Optional[str] = typer.Option(None, "--task-args", help="Scoring options to change, key=value,... (e.g. guard=false)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The new run directory (default RUN_DIR.rescored-N beside it)."),
+    tasks_dir: list[Path] = typer.Option([], "--tasks-dir", help="Extra folder of task folders; repeatable."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Execution cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness)."),
+) -> None:
+    """Score a run's stored answers again with the current scorers, without a model, into a new run dir."""
+    from harness.report.console import RichProgress
+    from harness.rescoring import rescore as rescore_run
+
+    result = _guarded(lambda: rescore_run(run_dir, task_args=task_args, out=out, tasks_dirs=tasks_dir,
+                                          cache_dir=cache_dir, progress=RichProgress(f"rescore {run_dir.name}")))
+    source_model = (result.manifest['source_run']['model'] or {}).get('spec', 'unknown model')
+    _print_run(result, f"{result.manifest['task']['name']} × {source_model} (rescored)")
+
+
+def _print_run(result: RunResult, title: str) -> None:
+    from harness.report.console import print_metrics
+
+    print_metrics(result.metrics, title=title)
     counts = result.manifest["counts"]
     timings = result.manifest["timings"]
     typer.echo(
         f"run dir: {result.run_dir}  ({counts['model_requests']} model requests, {counts['cached_requests']} cached, "
-        f"{counts['resumed_records']} resumed, {counts['errors']} errors; wall {timings['wall_s']:.1f}s, "
+        f"{counts['journaled_responses']} journaled, {counts['resumed_records']} resumed, {counts['errors']} errors; "
+        f"wall {timings['wall_s']:.1f}s, "
         f"model {timings['model_s']:.1f}s)"
     )
 
@@ -288,7 +313,10 @@ def readoc_score(
     import json
 
     from harness.report.console import print_readoc_scores
-    from harness.scoring.readoc_suite import infer_subset, score_folders
+    from harness.tasks.packages import import_task_module
+
+    suite = import_task_module("readoc", "suite")
+    infer_subset, score_folders = suite.infer_subset, suite.score_folders
 
     def score():  # type: ignore[no-untyped-def]
         from harness.errors import UsageError

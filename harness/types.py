@@ -210,3 +210,6 @@ class SampleRecord:
     groups: Mapping[str, str] = field(default_factory=dict)  # the sample's groups, for per-group metrics
     trace: str | None = None  # JSON: an adapter's Response.trace, with every candidate's scores added
     reward_scores: tuple[float, ...] | None = None  # a reward model's score per candidate (reward tasks)
+    logprob: float | None = None  # the continuation's log-probability (loglikelihood requests)
+    is_greedy: bool | None = None  # whether greedy decoding would produce the continuation
+    finish_reason: str | None = None  # why generation stopped: stop, length, ...

@@ -8,15 +8,15 @@ import string
 
 import pytest
 
-from harness.scoring.readoc_metrics import (
-    concatenated_metrics,
-    heading_teds,
-    segment_order,
-    table_metrics,
-    word_order,
-)
-from harness.scoring.pandoc_convert import convert
-from harness.scoring.readoc_teds import latex_table_to_html, table_teds
+from harness.tasks.packages import import_task_module
+
+readoc_metrics = import_task_module("readoc", "metrics")
+readoc_teds = import_task_module("readoc", "teds")
+convert = import_task_module("readoc", "pandoc_convert").convert
+concatenated_metrics, heading_teds, segment_order, table_metrics, word_order = (
+    readoc_metrics.concatenated_metrics, readoc_metrics.heading_teds, readoc_metrics.segment_order,
+    readoc_metrics.table_metrics, readoc_metrics.word_order)
+latex_table_to_html, table_teds = readoc_teds.latex_table_to_html, readoc_teds.table_teds
 
 needs_pandoc = pytest.mark.skipif(
     shutil.which("pandoc") is None,

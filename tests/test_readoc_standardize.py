@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.scoring.readoc_segment import Materials, segment
-from harness.scoring.readoc_standardize import standardize
+from harness.tasks.packages import import_task_module
+
+readoc_segment = import_task_module("readoc", "segment")
+Materials, segment = readoc_segment.Materials, readoc_segment.segment
+standardize = import_task_module("readoc", "standardize").standardize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "readoc"
 GOLD_FILES = sorted(DATA.glob("*/markdown/*.md"))

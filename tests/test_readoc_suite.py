@@ -10,7 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.scoring.readoc_suite import document_scores, infer_subset, score_folders, subset_keys
+from harness.tasks.packages import import_task_module
+
+suite = import_task_module("readoc", "suite")
+document_scores, infer_subset, score_folders, subset_keys = (
+    suite.document_scores, suite.infer_subset, suite.score_folders, suite.subset_keys)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "readoc"
 needs_pandoc = pytest.mark.skipif(shutil.which("pandoc") is None,

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness import UsageError, evaluate
-from harness.scoring.readoc_suite import score_folders
+from harness.tasks.packages import import_task_module
 from harness.types import Request, Response
+
+score_folders = import_task_module("readoc", "suite").score_folders
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "readoc"
 pytestmark = [

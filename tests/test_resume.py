@@ -71,7 +71,8 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> No
     assert resumed_metrics["metrics"]["exact_match[strict-match]"]["value"] == 0.5
     manifest = json.loads((killed_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["counts"]["resumed_records"] + manifest["counts"]["cached_requests"] + manifest["counts"]["model_requests"] == LIMIT
+    counts = manifest["counts"]
+    assert counts["resumed_records"] + counts["journaled_responses"] + counts["cached_requests"] + counts["model_requests"] == LIMIT
 
 
 class FixedAnswerModel:
@@ -111,4 +112,30 @@ def test_a_server_failing_mid_run_is_one_line_and_the_rerun_resumes(tmp_path: Pa
     assert working.request_count == 2
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert (manifest["counts"]["resumed_records"], manifest["counts"]["model_requests"]) == (8, 2)
+    assert len(pq.read_table(run_dir / "samples.parquet")) == 10
+
+
+def test_an_unreachable_server_is_one_line_exit_3_and_the_rerun_resumes(tmp_path: Path) -> None:
+    """Nothing listens at base_url: the `harness` process (so exit code and stderr are what a shell
+    sees) ends with one line naming the server, the network's reason and the fix, exit code 3 and no
+    traceback; the same command against a server started at that address finishes the run."""
+    gone = OpenAIServer(FixedAnswerModel())
+    with gone as url:
+        pass  # nothing listens at `url` once the server has stopped
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "harness.cli", "run", "--task", "gsm8k", "--sample", "--no-cache",
+               "--run-dir", str(run_dir), "--model", f"openai:fixed,base_url={url},max_retries=1,backoff=0"]
+    stopped = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 3, stopped.stderr
+    assert "Traceback" not in stopped.stderr + stopped.stdout
+    line = stopped.stderr.strip().splitlines()[-1]  # after the progress bar's last frame
+    assert line.startswith(f"interrupted: model 'fixed' at {url} failed after 2 attempts (last error: cannot connect")
+    assert "Connection refused" in line and "check that the server is up" in line
+    assert f"0 of 10 samples are saved in {run_dir}: rerun with --run-dir {run_dir} to resume" in line
+
+    working = OpenAIServer(FixedAnswerModel(), port=gone.port)
+    with working:
+        resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert working.request_count == 10
     assert len(pq.read_table(run_dir / "samples.parquet")) == 10

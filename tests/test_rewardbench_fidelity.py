@@ -17,7 +17,6 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,11 +26,12 @@ import pytest
 from datasets import Dataset
 
 from harness.scoring.reward import reward_accuracy
-from harness.scoring.rewardbench import PRIOR_SETS, V1_EXAMPLE_COUNTS, V1_SECTIONS, ties_score
-from harness.tasks.task import _load_hooks
+from harness.scoring.rewardbench import PRIOR_SETS, V1_EXAMPLE_COUNTS, V1_SECTIONS
+from harness.tasks.packages import import_task_module
 from harness.types import Sample
 
-ROOT = Path(__file__).resolve().parents[1]
+ties_score = import_task_module("rewardbench-2", "scores").ties_score
+
 PACKAGE = "rewardbench==0.1.4"  # the newest on PyPI (0.1.5 is the repo's version, not published)
 FUNCTIONS = {"calculate_scores_per_section", "reroll_and_score_dataset", "sample_stats", "process_single_model"}
 
@@ -66,7 +66,7 @@ def test_our_subset_counts_and_sections_are_the_official_constants(official) -> 
 
 
 def test_v1_sections_and_overall_equal_the_official_on_random_outcome_tables(official) -> None:
-    summarise = _load_hooks(ROOT / "tasks" / "rewardbench")["summarise"]
+    summarise = import_task_module("rewardbench", "scorer").summarise
     rng = np.random.default_rng(0)
     for trial in range(200):
         records, outcomes = [], {}
@@ -139,7 +139,7 @@ def test_ties_score_equals_process_single_model_on_random_score_tables(official)
 
 
 def test_rewardbench_2_summary_equals_the_official_domain_scores_and_final(official) -> None:
-    summarise = _load_hooks(ROOT / "tasks" / "rewardbench-2")["summarise"]
+    summarise = import_task_module("rewardbench-2", "scorer").summarise
     rng = np.random.default_rng(3)
     records, expected = [], {}
     for domain in ("Factuality", "Precise IF", "Math", "Safety", "Focus"):

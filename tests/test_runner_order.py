@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.runners.local import generation_order
+from harness.runners.generation import generation_order
 from harness.types import Request, Sample
 
 

@@ -49,7 +49,7 @@ INNER_PREFIX = "judge."
 # Both scripts load data with `max_turns=4`: a dialogue longer than 4 messages with its answer
 # is never judged (the v1 script's own guard scores it 0.5; the loader drops it first).
 MAX_MESSAGES = 4
-# RewardBench 2's Ties rows, by the id convention harness/scoring/rewardbench.py's ties_score reads.
+# RewardBench 2's Ties rows, by the id convention tasks/rewardbench-2/scores.py's ties_score reads.
 TIES_ID = re.compile(r"(ref|tied):\d+")
 # run_generative.py picks a model's prompt by these substrings of its name, first match wins;
 # only "gemini" selects an MT-Bench variant, the others are fine-tuned judges' own prompts.

@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Sequence
 
 import torch
@@ -40,9 +41,9 @@ import torch
 from harness.errors import UsageError
 from harness.models.base import require_kind
 from harness.models.batching import batch_token_cap, length_batches
-from harness.models.checkpoints import checkpoint_identity, identity_digest
+from harness.models.checkpoints import identity_digest
 from harness.models.hf import _pad
-from harness.models.hf_loading import load_pretrained, resolve_device, resolve_dtype
+from harness.models.hf_loading import Checkpoint, resolve_device, resolve_dtype
 from harness.types import Message, Request, Response
 
 # Bump when a change here changes outputs, so scores cached from the old code are not reused.
@@ -98,15 +99,16 @@ class ImplicitRewardModel:
         self.ref_free_type = ref_free_type or "avg"  # read only without a reference
         self.device = resolve_device(device)
         self.max_batch_tokens = batch_token_cap(max_batch_tokens, self.device, f"dpo:{name}")
-        options = {"dtype": resolve_dtype(dtype), "attn_implementation": None, "revision": None,
-                   "trust_remote_code": trust_remote_code, "cache_dir": None}
-        self.tokenizer, self.policy = load_pretrained(name, self.device, **options)
+        self._dtype = resolve_dtype(dtype)
+        # Checked now, loaded by the first request that needs the weights (see hf_loading).
+        self.checkpoint = Checkpoint(name, backend="dpo", trust_remote_code=trust_remote_code)
+        self.reference_checkpoint = (Checkpoint(ref, backend="dpo", trust_remote_code=trust_remote_code)
+                                     if ref is not None else None)
+        self.tokenizer = self.checkpoint.load_tokenizer()
         if not getattr(self.tokenizer, "chat_template", None):
             raise UsageError(f"dpo:{name}: its tokenizer has no chat template, so conversations cannot be formatted "
                              "as the policy saw them in training; give the checkpoint a chat_template "
                              "(tokenizer_config.json). RewardBench's fallback to fastchat templates is not supported")
-        # The reference reads the policy's tokens, as officially (one tokenizer for both).
-        self.reference = load_pretrained(ref, self.device, **options)[1] if ref is not None else None
         self.eos_id = self.tokenizer.eos_token_id
         if self.eos_id is None:
             raise UsageError(f"dpo:{name}: its tokenizer defines no EOS token, which ends every scored response; "
@@ -114,14 +116,25 @@ class ImplicitRewardModel:
         self.bos_id = self.tokenizer.bos_token_id if self.tokenizer.bos_token is not None else self.eos_id
         self._fingerprint = identity_digest({
             "backend": "dpo", "engine": ENGINE_REVISION,
-            "policy": checkpoint_identity(name, None), "dtype": str(self.policy.dtype),
-            "reference": checkpoint_identity(ref, None) if ref is not None else None,
+            "policy": self.checkpoint.identity(), "dtype": dtype,
+            "reference": self.reference_checkpoint.identity() if self.reference_checkpoint is not None else None,
             "ref_free_type": None if ref is not None else self.ref_free_type,
             "max_length": max_length, "max_prompt_length": max_prompt_length,
         })
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @cached_property
+    def policy(self) -> Any:
+        return self.checkpoint.load_model(self.device, dtype=self._dtype)
+
+    @cached_property
+    def reference(self) -> Any:
+        """The reference reads the policy's tokens, as officially (one tokenizer for both)."""
+        if self.reference_checkpoint is None:
+            return None
+        return self.reference_checkpoint.load_model(self.device, dtype=self._dtype)
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Score every candidate of every reward request; one reward per candidate, in order."""

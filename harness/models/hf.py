@@ -4,7 +4,8 @@ Outputs follow lm-eval's HF backend (prompts tokenised without special tokens an
 to the context window, stop strings cut from the text, loglikelihood of the continuation's
 tokens), so scores compare with lm-eval's. Generation uses continuous batching (`hf_continuous`)
 where it computes what `generate` would, and length-sorted, left-padded `generate` batches
-otherwise; what makes either fast on CPU lives in `hf_decoding`. Loading is `hf_loading`'s.
+otherwise; what makes either fast on CPU lives in `hf_decoding`. Checking and loading the
+checkpoint are `hf_loading`'s.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import copy
 import dataclasses
 import inspect
 import time
+from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
 
 from harness.errors import UsageError
-from harness.models.checkpoints import checkpoint_identity, identity_digest
+from harness.models.checkpoints import identity_digest
 from harness.models.hf_decoding import (
     PER_ROW_PREFILL_MIN_TOKENS,
     StopWatch,
@@ -28,7 +30,7 @@ from harness.models.hf_decoding import (
     prefill_rows,
 )
 from harness.models.hf_continuous import decode_continuously, plain_decoding_supported
-from harness.models.hf_loading import load_pretrained, resolve_device, resolve_dtype
+from harness.models.hf_loading import Checkpoint, resolve_device, resolve_dtype
 from harness.models.hf_sampling import RowSeededSampler
 from harness.types import GenerationSettings, Request, Response
 
@@ -40,7 +42,12 @@ BATCHES_PER_CALL = 8
 
 
 class HFModel:
-    """A causal LM from a hub id, a local directory or a GGUF file; `batch_size` rows decode at once."""
+    """A causal LM from a hub id, a local directory or a GGUF file; `batch_size` rows decode at once.
+
+    The checkpoint is checked at construction and loaded by the first request that needs it (its
+    tokenizer by `render`, its weights by `generate`), so a rerun answered from the response cache
+    never loads them; the fingerprint comes from the checkpoint's files and the arguments.
+    """
 
     cacheable = True
 
@@ -72,36 +79,57 @@ class HFModel:
         self.chunk_size = batch_size * BATCHES_PER_CALL
         self.chat_template = chat_template
         self.device = resolve_device(device)
-        self.tokenizer, self.model = load_pretrained(
-            name,
-            self.device,
-            gguf_file=gguf_file,
-            dtype=resolve_dtype(dtype),
-            attn_implementation=attn_implementation,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-            cache_dir=cache_dir,
-        )
-        self.max_length = max_length or _context_length(self.model.config, self.tokenizer)
-        self.eos_ids = _eos_ids(self.model, self.tokenizer, name)
-        pad, bos = self.tokenizer.pad_token_id, self.tokenizer.bos_token_id
-        self.pad_id = pad if pad is not None else min(self.eos_ids)
-        # What an empty context is scored after (lm-eval's prefix token).
-        self.prefix_id = bos if bos is not None else min(self.eos_ids)
-        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
-        identity = {
+        self._dtype = resolve_dtype(dtype)
+        self._attn_implementation = attn_implementation
+        self._max_length = max_length
+        self.checkpoint = Checkpoint(name, gguf_file=gguf_file, revision=revision,
+                                     trust_remote_code=trust_remote_code, cache_dir=cache_dir)
+        # What the model is without loading it: the files, and the arguments that decide what
+        # loading makes of them (the device too, as the default attention differs on CPU).
+        self._fingerprint = identity_digest({
             "backend": "hf",
             "engine": ENGINE_REVISION,
-            "checkpoint": checkpoint_identity(name, revision, cache_dir, gguf_file),
-            "dtype": str(self.model.dtype),
-            "max_length": self.max_length,
+            "checkpoint": self.checkpoint.identity(),
+            "dtype": dtype,
+            "max_length": max_length,
             "chat_template": chat_template,
-            "attention": self.model.config._attn_implementation,
-        }
-        self._fingerprint = identity_digest(identity)
+            "attention": attn_implementation,
+            "device": self.device.type,
+        })
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        return self.checkpoint.load_tokenizer()
+
+    @cached_property
+    def model(self) -> Any:
+        return self.checkpoint.load_model(self.device, dtype=self._dtype, attn_implementation=self._attn_implementation)
+
+    @cached_property
+    def max_length(self) -> int:
+        return self._max_length or _context_length(self.model.config, self.tokenizer)
+
+    @cached_property
+    def eos_ids(self) -> set[int]:
+        return _eos_ids(self.model, self.tokenizer, self.name)
+
+    @cached_property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else min(self.eos_ids)
+
+    @cached_property
+    def prefix_id(self) -> int:
+        """What an empty context is scored after (lm-eval's prefix token)."""
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else min(self.eos_ids)
+
+    @cached_property
+    def _keeps_logits(self) -> bool:
+        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Answer `generate` and `loglikelihood` requests; equal settings share batches (seeds

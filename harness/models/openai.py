@@ -237,9 +237,10 @@ class OpenAIModel:
                 if not is_retryable(error):
                     raise self._rejected(error) from error
                 last_error = error
+        attempts = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
         raise OpenAIRequestError(
-            f"{self._where()} failed after {self.max_retries + 1} attempts; last error: "
-            f"{describe(last_error)}. Check that the server is up (or raise max_retries=, timeout=)"
+            f"{self._where()} failed after {attempts} (last error: {describe(last_error)}); check that "
+            "the server is up and base_url= is right, or raise max_retries= or timeout="
         ) from last_error
 
     def _rejected(self, error: openai.APIError) -> Exception:
@@ -332,8 +333,20 @@ def token_counts(completion: Any) -> tuple[int | None, int | None]:
 
 
 def describe(error: BaseException | None) -> str:
-    """The server's own message when it sent one, else the exception's."""
+    """The server's own message when it sent one; for a request that never reached a server, the
+    network's reason (refused, unknown host), which the SDK hides behind "Connection error."."""
     body = getattr(error, "body", None)
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
+    if isinstance(error, openai.APITimeoutError):
+        return "timed out waiting for an answer"
+    if isinstance(error, openai.APIConnectionError):
+        return f"cannot connect: {network_reason(error)}"
     return f"{type(error).__name__}: {error}"
+
+
+def network_reason(error: BaseException) -> str:
+    """The innermost cause's message: `[Errno 111] Connection refused`, not the wrappers' text."""
+    while (cause := error.__cause__ or error.__context__) is not None:
+        error = cause
+    return str(error).strip() or type(error).__name__

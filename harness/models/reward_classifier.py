@@ -16,6 +16,7 @@ tokenizers without a chat template (we ask for a tokenizer that has one).
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import Any, Sequence
 
 import torch
@@ -24,9 +25,9 @@ from transformers import AutoModelForSequenceClassification
 from harness.errors import UsageError
 from harness.models.base import require_kind
 from harness.models.batching import batch_token_cap, length_batches
-from harness.models.checkpoints import checkpoint_identity, identity_digest
+from harness.models.checkpoints import identity_digest
 from harness.models.hf import _pad
-from harness.models.hf_loading import load_pretrained, resolve_device, resolve_dtype
+from harness.models.hf_loading import Checkpoint, resolve_device, resolve_dtype
 from harness.types import Request, Response
 
 # Bump when a change here changes outputs, so scores cached from the old code are not reused.
@@ -51,27 +52,34 @@ class RewardClassifierModel:
         self.max_length = max_length
         self.device = resolve_device(device)
         self.max_batch_tokens = batch_token_cap(max_batch_tokens, self.device, f"rm:{name}")
-        self.tokenizer, self.model = load_pretrained(
-            name, self.device, model_class=AutoModelForSequenceClassification, dtype=resolve_dtype(dtype),
-            attn_implementation=None, revision=revision, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
+        self._dtype = resolve_dtype(dtype)
+        # Checked now, loaded by the first request that needs the weights (see hf_loading).
+        self.checkpoint = Checkpoint(name, backend="rm", model_class=AutoModelForSequenceClassification,
+                                     revision=revision, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
+        self.tokenizer = self.checkpoint.load_tokenizer()
         if not getattr(self.tokenizer, "chat_template", None):
             raise UsageError(f"rm:{name}: its tokenizer has no chat template, so conversations cannot be formatted "
                              "as the model saw them in training; give the checkpoint a chat_template "
                              "(tokenizer_config.json) or use a model that ships one")
-        if not 0 <= label < self.model.config.num_labels:
-            raise UsageError(f"rm:{name}: label={label} but the model has {self.model.config.num_labels} output(s)")
+        if not 0 <= label < self.checkpoint.config.num_labels:
+            raise UsageError(f"rm:{name}: label={label} but the model has {self.checkpoint.config.num_labels} output(s)")
         self.label = label
         if self.tokenizer.pad_token_id is None:  # as the official runner: pad with EOS
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        if self.model.config.pad_token_id is None:
-            self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self._fingerprint = identity_digest({
-            "backend": "rm", "engine": ENGINE_REVISION, "checkpoint": checkpoint_identity(name, revision, cache_dir),
-            "dtype": str(self.model.dtype), "max_length": max_length, "label": label,
+            "backend": "rm", "engine": ENGINE_REVISION, "checkpoint": self.checkpoint.identity(),
+            "dtype": dtype, "max_length": max_length, "label": label,
         })
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @cached_property
+    def model(self) -> Any:
+        model = self.checkpoint.load_model(self.device, dtype=self._dtype)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.tokenizer.pad_token_id
+        return model
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Score every candidate of every reward request; one score per candidate, in order."""

@@ -22,7 +22,7 @@ from harness.report.leaderboard_render import write_outputs
 from harness.report.leaderboard_select import Row, Selection, select_runs
 from harness.report.leaderboard_spec import HeatmapSpec, LeaderboardSpec, load_leaderboard_spec, resolve_spec_path
 from harness.report.runs import RunInfo, find_runs
-from harness.runners.local import Progress, SilentProgress
+from harness.progress import Progress, SilentProgress
 
 DEFAULT_MAX_SAMPLES = 500
 

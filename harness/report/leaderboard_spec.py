@@ -17,10 +17,9 @@ from typing import Any, Mapping
 
 from harness.assets import asset_dir
 from harness.errors import UsageError
-from harness.tasks.catalog import task_folders
-from harness.tasks.spec import load_task_spec
-from harness.tasks.spec_checker import SpecChecker
-from harness.tasks.yaml_lines import load_yaml_with_lines
+from harness.spec_checker import SpecChecker
+from harness.task_folders import task_folders
+from harness.yaml_lines import load_yaml_with_lines
 
 TOP_LEVEL_KEYS = {"name", "title", "description", "columns", "sort", "eligibility", "views"}
 COLUMN_KEYS = {"id", "label", "task", "metric", "subsets", "aggregate"}
@@ -178,18 +177,24 @@ def _subset_patterns(item: Any, check: SpecChecker) -> tuple[str, ...]:
 
 
 def _check_metric(item: Any, check: SpecChecker, task: str, metric: str) -> None:
-    """A built-in task's metric must be one it reports per sample; tasks from elsewhere are checked against runs."""
-    labels = _builtin_metric_labels(task)
+    """An installed task's metric must be one it reports per sample; tasks from elsewhere are checked against runs."""
+    labels = _installed_metric_labels(task)
     if labels is not None and metric not in labels:
         check.fail(item, "metric", f"task {task!r} has no per-sample metric {metric!r}; known: {', '.join(sorted(labels))}")
 
 
 @functools.cache
-def _builtin_metric_labels(task: str) -> frozenset[str] | None:
-    """Per-sample metric labels of a built-in task over all its variants; None for a task defined elsewhere."""
-    folder = _builtin_task_folders().get(task)
+def _installed_metric_labels(task: str) -> frozenset[str] | None:
+    """Per-sample metric labels of an installed task over all its variants; None for a task defined elsewhere.
+
+    The task engine is imported here, not at module level, so reading runs and rendering a
+    leaderboard never load it; only validating a column against a known task does.
+    """
+    folder = _installed_task_folders().get(task)
     if folder is None:
         return None
+    from harness.tasks.spec import load_task_spec
+
     default = load_task_spec(folder / "task.yaml")
     labels = set(default.metric_labels())
     for variant in default.variants:
@@ -199,7 +204,8 @@ def _builtin_metric_labels(task: str) -> frozenset[str] | None:
 
 
 @functools.cache
-def _builtin_task_folders() -> dict[str, Path]:
+def _installed_task_folders() -> dict[str, Path]:
+    """Built-in and installed packages' task folders (not --tasks-dir: a leaderboard has none)."""
     return task_folders()
 
 

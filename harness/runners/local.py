@@ -1,47 +1,29 @@
-"""The local runner: cache lookups, chunked model calls, scoring, journaling, in one process.
+"""The local runner: generation and scoring as two stages over the run's journals.
 
-Requests are grouped by subset and sorted longest first within it before chunking (like
-lm-eval's Collator, which sees one task at a time), so each chunk a backend batches holds prompts
-of similar length and pads little, and each chunk a sandbox executes holds one or two languages
-(a warm batch compiler then serves hundreds of programs, not a handful). After every chunk the answers
-go to the response cache and the scored records to the run's journal: a kill loses at most the
-chunk in flight, and a restart asks the model only for what neither holds.
+Generation (a `ResponseSource`: the model in this process, or replicas on a Ray cluster) runs on
+its own thread; each batch of answers goes to the response cache and the responses journal
+before anything scores it, then through a bounded queue to scoring, on the main thread, in
+batches the task chooses, whose records go to the scored journal. So the model never waits for a
+sandbox or sympy, a sandbox sees hundreds of programs of one language at a time when answers
+come that fast, and a kill or a scorer failure loses nothing: a restart scores journaled answers
+without the model and asks the model only for what neither journal nor cache holds.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Sequence
 
 from harness.models.base import Model
+from harness.progress import Progress, SilentProgress
+from harness.runners.generation import Answered, GenerationStage, Pending, ResponseSource
+from harness.runners.scoring import Scorable, sample_records, scoring_batches
 from harness.store.cache import ResponseCache
-from harness.store.run_dir import RunDir
+from harness.store.run_dir import RunDir, StoredResponse
 from harness.tasks.task import Task
-from harness.types import Request, Response, Sample, SampleRecord
+from harness.types import SampleRecord
 
-SCORE_CHUNK = 256
-
-
-class Progress(Protocol):
-    """What the runner reports while it works; the CLI shows it as a progress bar."""
-
-    def start(self, total: int, completed: int) -> None: ...
-
-    def advance(self, count: int) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class SilentProgress:
-    def start(self, total: int, completed: int) -> None:
-        pass
-
-    def advance(self, count: int) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
+Done = dict[tuple[str, int], SampleRecord]
 
 
 @dataclass
@@ -51,86 +33,89 @@ class RunStats:
     model_s: float = 0.0
     model_requests: int = 0
     cached_requests: int = 0
+    journaled_responses: int = 0
     resumed_records: int = 0
     errors: int = 0
 
 
-def _records(task: Task, chunk: Sequence[tuple[Sample, Request, Response]], cached: bool) -> list[SampleRecord]:
-    scored = task.score_many([(sample, response) for sample, _, response in chunk])
-    return [
-        SampleRecord(
-            id=sample.id, subset=sample.subset, attempt=request.attempt, prompt=request.prompt_text(),
-            response=response.text, target=sample.target, extracted=result.extracted, scores=result.scores,
-            latency_s=response.latency_s, input_tokens=response.input_tokens,
-            output_tokens=response.output_tokens, cached=cached, error=response.error, execution=result.execution,
-            groups=dict(sample.groups), trace=result.trace,
-            reward_scores=tuple(response.scores) if request.kind == "reward" and response.scores is not None else None,
-        )
-        for (sample, request, response), result in zip(chunk, scored)
-    ]
-
-
-def generation_order(pending: Sequence[tuple[Sample, Request]]) -> list[tuple[Sample, Request]]:
-    """Subset by subset, longest prompt first within each (see the module docstring for why)."""
-    return sorted(pending, key=lambda pair: (pair[0].subset, -len(pair[1].prompt_text())))
-
-
 class LocalRunner:
-    """Runs one (task, model) plan into a run directory."""
+    """Runs one (task, model) plan into a run directory; the model's answers come from `source`."""
 
     def __init__(self, task: Task, model: Model, run_dir: RunDir, cache: ResponseCache | None,
-                 progress: Progress | None = None) -> None:
+                 source: ResponseSource, progress: Progress | None = None) -> None:
         self.task = task
         self.model = model
         self.run_dir = run_dir
         self.cache = cache if model.cacheable else None
+        self.source = source
         self.progress = progress or SilentProgress()
         self.stats = RunStats()
+        self._done: Done = {}
+        self._fingerprint = ""
 
-    def run(self, plan: Sequence[tuple[Sample, Request]], done: dict[tuple[str, int], SampleRecord]) -> list[SampleRecord]:
+    def run(self, plan: Sequence[Pending], done: Done) -> list[SampleRecord]:
         """Answer and score every planned request not already in `done`; return all records in plan order."""
+        self._done = done
         pending = [(sample, request) for sample, request in plan if (sample.id, request.attempt) not in done]
         self.stats.resumed_records = len(plan) - len(pending)
         self.progress.start(total=len(plan), completed=len(plan) - len(pending))
         try:
-            pending = self._replay_cached(pending, done)
-            self._generate(pending, done)
+            journaled, pending = self._journaled(pending)
+            cached, pending = self._cached(pending)
+            self._fingerprint = self.model.fingerprint() if self.cache is not None and pending else ""
+            generation = GenerationStage(self.source, pending, self._store_answers) if pending else None
+            try:
+                self._score(journaled + cached)
+                for answers in generation.batches() if generation is not None else ():
+                    self._score([(sample, request, response, False) for sample, request, response in answers])
+            finally:
+                if generation is not None:
+                    generation.stop()
+                self.stats.model_s = self.source.model_s
         finally:
             self.progress.stop()
         return [done[(sample.id, request.attempt)] for sample, request in plan]
 
-    def _replay_cached(self, pending: list[tuple[Sample, Request]],
-                       done: dict[tuple[str, int], SampleRecord]) -> list[tuple[Sample, Request]]:
+    def _journaled(self, pending: list[Pending]) -> tuple[list[Scorable], list[Pending]]:
+        """Answers the responses journal holds for these exact requests (a run cut short while
+        scoring); they are scored without asking the model again."""
+        stored = self.run_dir.read_responses()
+        found: list[Scorable] = []
+        rest: list[Pending] = []
+        for sample, request in pending:
+            answer = stored.get((sample.id, request.attempt))
+            if answer is not None and answer.request_hash == request.content_hash():
+                found.append((sample, request, answer.response, answer.cached))
+            else:
+                rest.append((sample, request))
+        self.stats.journaled_responses = len(found)
+        return found, rest
+
+    def _cached(self, pending: list[Pending]) -> tuple[list[Scorable], list[Pending]]:
         if self.cache is None or not pending:
-            return pending
+            return [], pending
         keyed = [(sample, request, request.content_hash()) for sample, request in pending]
         hits = self.cache.get_many(self.model.fingerprint(), [key for _, _, key in keyed])
-        answered = [(s, r, hits[key]) for s, r, key in keyed if key in hits]
-        for start in range(0, len(answered), SCORE_CHUNK):
-            chunk = answered[start:start + SCORE_CHUNK]
-            self._keep(_records(self.task, chunk, cached=True), done)
-        self.stats.cached_requests = len(answered)
-        return [(s, r) for s, r, key in keyed if key not in hits]
+        found = [(sample, request, hits[key], True) for sample, request, key in keyed if key in hits]
+        self.run_dir.append_responses(StoredResponse(sample.id, request.attempt, key, hits[key], cached=True)
+                                      for sample, request, key in keyed if key in hits)
+        self.stats.cached_requests = len(found)
+        return found, [(sample, request) for sample, request, key in keyed if key not in hits]
 
-    def _generate(self, pending: list[tuple[Sample, Request]], done: dict[tuple[str, int], SampleRecord]) -> None:
-        ordered = generation_order(pending)
-        size = max(1, int(self.model.chunk_size))
-        fingerprint = self.model.fingerprint() if self.cache is not None else ""
-        for start in range(0, len(ordered), size):
-            chunk = ordered[start:start + size]
-            began = time.perf_counter()
-            responses = self.model.generate([request for _, request in chunk])
-            self.stats.model_s += time.perf_counter() - began
-            self.stats.model_requests += len(chunk)
-            if len(responses) != len(chunk):
-                raise RuntimeError(f"model {self.model.name} returned {len(responses)} responses for {len(chunk)} requests")
-            if self.cache is not None:
-                self.cache.put_many(fingerprint, [(r.content_hash(), resp) for (_, r), resp in zip(chunk, responses)])
-            self._keep(_records(self.task, [(s, r, resp) for (s, r), resp in zip(chunk, responses)], cached=False), done)
+    def _store_answers(self, answers: list[Answered]) -> None:
+        """Journal and cache a batch of the model's answers (on the generation thread)."""
+        hashes = [request.content_hash() for _, request, _ in answers]
+        self.run_dir.append_responses(StoredResponse(sample.id, request.attempt, key, response)
+                                      for (sample, request, response), key in zip(answers, hashes))
+        if self.cache is not None:
+            self.cache.put_many(self._fingerprint, [(key, response) for (_, _, response), key in zip(answers, hashes)])
+        self.stats.model_requests += len(answers)
 
-    def _keep(self, records: list[SampleRecord], done: dict[tuple[str, int], SampleRecord]) -> None:
-        self.run_dir.append(records)
-        for record in records:
-            done[(record.id, record.attempt)] = record
-            self.stats.errors += record.error is not None
-        self.progress.advance(len(records))
+    def _score(self, items: list[Scorable]) -> None:
+        for batch in scoring_batches(items, self.task.score_batch_size()):
+            records = sample_records(self.task, batch)
+            self.run_dir.append(records)
+            for record in records:
+                self._done[(record.id, record.attempt)] = record
+                self.stats.errors += record.error is not None
+            self.progress.advance(len(records))

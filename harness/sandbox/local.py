@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -104,10 +104,7 @@ class LocalSandbox:
         todo = {key: program for key, program in pending.items() if key not in results}
         if progress is not None:
             progress(len(programs) - len(todo))
-        fresh = self._execute(todo, limits, progress)
-        if self.cache is not None:
-            self.cache.put_many(fresh)
-        results.update(fresh)
+        results.update(self._execute(todo, limits, progress))
         return [results[key] for key in keys]
 
     def _key(self, program: Program, limits: Limits) -> str:
@@ -127,9 +124,12 @@ class LocalSandbox:
                 waits = submit_batch_compiles(self, list(jobs.values()), scratch, limits, pool) if self.mode == "fast" else {}
                 futures = {key: pool.submit(self._execute_one, job, limits, waits.get(id(job)))
                            for key, job in jobs.items()}
+                keys_by_future = {future: key for key, future in futures.items()}
                 results = {}
-                for key, future in futures.items():
-                    results[key] = future.result()
+                for future in as_completed(futures.values()):
+                    results[keys_by_future[future]] = future.result()
+                    if self.cache is not None:  # each verdict as it comes: a kill keeps what ran
+                        self.cache.put_many({keys_by_future[future]: results[keys_by_future[future]]})
                     if progress is not None:
                         progress(1)
             return results

@@ -2,16 +2,17 @@
 
 An adapter's Response may carry a trace listing every candidate solution it generated, which one
 it chose, which one a critic-free majority vote would have chosen, and which ones its critic
-rejected. Scoring every candidate with the task's own extraction and scorers lets a run report,
-beside the adapter's score, what plain majority voting and pass@n give on the same samples, and
-how well the critic separated wrong candidates from right ones (precision and recall with the
-incorrect class as positive, pooled over candidates as the Critic-CoT evaluation pools them).
+rejected. Scoring every candidate with the task's own extraction and scorers (the task does, one
+batch per metric) lets a run report, beside the adapter's score, what plain majority voting and
+pass@n give on the same samples, and how well the critic separated wrong candidates from right
+ones (precision and recall with the incorrect class as positive, pooled over candidates as the
+Critic-CoT evaluation pools them).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 MAJORITY = ":majority"
 ANY = ":any"
@@ -22,14 +23,15 @@ def derived_labels(labels: Iterable[str]) -> list[str]:
     return [f"{label}{suffix}" for label in labels for suffix in (MAJORITY, ANY)]
 
 
-def score_candidates(trace: Mapping[str, Any], score_text: Callable[[str], Mapping[str, float]]) -> tuple[dict[str, Any], dict[str, float]]:
-    """Score every candidate; return the trace with per-candidate scores and the derived scores.
+def score_candidates(trace: Mapping[str, Any],
+                     scores: Sequence[Mapping[str, float]]) -> tuple[dict[str, Any], dict[str, float]]:
+    """The trace with each candidate's scores (`scores`, in candidate order) and the derived scores.
 
     `L:majority` is the score of the critic-free majority answer, `L:any` is 1 when any candidate
     scores 1 (pass@n over the n candidates drawn).
     """
-    candidates = [dict(candidate, scores=dict(score_text(str(candidate.get("text", "")))))
-                  for candidate in trace.get("candidates", ())]
+    candidates = [dict(candidate, scores=dict(candidate_scores))
+                  for candidate, candidate_scores in zip(trace.get("candidates", ()), scores, strict=True)]
     scored = dict(trace, candidates=candidates)
     derived: dict[str, float] = {}
     if not candidates:

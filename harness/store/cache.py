@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -31,7 +32,10 @@ class ResponseCache:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "responses.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=60)
+        # The runner reads on the main thread and writes from the generation thread; one lock
+        # serialises them on this connection.
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
@@ -46,18 +50,20 @@ class ResponseCache:
         for start in range(0, len(hashes), 500):
             batch = list(hashes[start:start + 500])
             marks = ",".join("?" * len(batch))
-            rows = self._db.execute(
-                f"SELECT request_hash, response FROM responses WHERE fingerprint = ? AND request_hash IN ({marks})",
-                [fingerprint, *batch],
-            )
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT request_hash, response FROM responses WHERE fingerprint = ? AND request_hash IN ({marks})",
+                    [fingerprint, *batch],
+                ).fetchall()
             found.update((key, Response.from_json(text)) for key, text in rows)
         return found
 
     def put_many(self, fingerprint: str, items: Iterable[tuple[str, Response]]) -> None:
         """Store answered requests in one transaction; errored responses are not cached."""
         rows = [(fingerprint, key, response.to_json()) for key, response in items if response.error is None]
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

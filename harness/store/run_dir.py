@@ -1,16 +1,19 @@
-"""A run directory: manifest.json, an append-only journal while running, then Parquet + metrics.
+"""A run directory: manifest.json, two append-only journals, then Parquet + metrics.
 
-The journal (`journal.jsonl`) is the resume source: each scored chunk is appended and fsynced,
-a torn last line from a SIGKILL is ignored, and records are de-duplicated by (id, attempt), so a
-restarted run neither loses nor repeats a sample. `samples.parquet` and `metrics.json` are
-written from the journal when the run finishes, atomically (write, then rename).
+`responses.jsonl` holds every answer as the model gives it (all of Response's fields), before
+it is scored; `journal.jsonl` holds the scored records. Both are resume sources: each batch is
+appended and fsynced, a torn last line from a SIGKILL is ignored, and entries are de-duplicated
+by (id, attempt), so a restarted run neither loses nor repeats a sample, and an answer whose
+scoring was cut short is scored without asking the model again. The responses journal stays
+after the run: it is what `harness rescore` and `replay:RUN_DIR` read. `samples.parquet` and
+`metrics.json` are written from the scored journal when the run finishes, atomically.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -18,10 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import UsageError
-from harness.types import SampleRecord
+from harness.types import Response, SampleRecord
 
 MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
+RESPONSES = "responses.jsonl"
 SAMPLES = "samples.parquet"
 METRICS = "metrics.json"
 
@@ -43,6 +47,9 @@ SAMPLE_SCHEMA = pa.schema([
     ("groups", pa.map_(pa.string(), pa.string())),
     ("trace", pa.string()),
     ("reward_scores", pa.list_(pa.float64())),
+    ("logprob", pa.float64()),
+    ("is_greedy", pa.bool_()),
+    ("finish_reason", pa.string()),
 ])
 
 
@@ -72,6 +79,57 @@ def write_response_files(run_path: Path, pattern: str, records: Iterable[SampleR
                              "fix the task's id template")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(record.response, encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """One journaled answer: which attempt at which sample, the hash of the request it answers
+    (a resumed or re-scored run uses it only for the same request), and the whole Response."""
+
+    id: str
+    attempt: int
+    request_hash: str
+    response: Response
+    cached: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "attempt": self.attempt, "request": self.request_hash, "cached": self.cached,
+                "response": asdict(self.response)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "StoredResponse":
+        response = dict(data["response"])
+        if response.get("scores") is not None:
+            response["scores"] = tuple(response["scores"])
+        return cls(id=str(data["id"]), attempt=int(data["attempt"]), request_hash=str(data["request"]),
+                   response=Response(**response), cached=bool(data.get("cached", False)))
+
+
+def read_responses(run_path: Path) -> dict[tuple[str, int], StoredResponse]:
+    """The responses journal of a run dir, first entry per (id, attempt); torn lines skipped."""
+    answers: dict[tuple[str, int], StoredResponse] = {}
+    journal = run_path / RESPONSES
+    if not journal.exists():
+        return answers
+    with open(journal, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                answer = StoredResponse.from_json(json.loads(line))
+            except (ValueError, TypeError, KeyError):
+                continue  # a line torn by a kill mid-write; its sample is asked again
+            answers.setdefault((answer.id, answer.attempt), answer)
+    return answers
+
+
+def _append_lines(path: Path, rows: Iterable[Any]) -> None:
+    """Append JSON lines and fsync: once this returns, a kill -9 cannot take them back."""
+    lines = "".join(json.dumps(row) + "\n" for row in rows)
+    if not lines:
+        return
+    with open(path, "a", encoding="utf-8") as journal:
+        journal.write(lines)
+        journal.flush()
+        os.fsync(journal.fileno())
 
 
 class RunDir:
@@ -115,13 +173,14 @@ class RunDir:
         return records
 
     def append(self, records: Iterable[SampleRecord]) -> None:
-        lines = "".join(json.dumps(asdict(record)) + "\n" for record in records)
-        if not lines:
-            return
-        with open(self.path / JOURNAL, "a", encoding="utf-8") as journal:
-            journal.write(lines)
-            journal.flush()
-            os.fsync(journal.fileno())
+        _append_lines(self.path / JOURNAL, (asdict(record) for record in records))
+
+    def append_responses(self, answers: Iterable[StoredResponse]) -> None:
+        """Journal answers before they are scored (see the module docstring)."""
+        _append_lines(self.path / RESPONSES, (answer.as_json() for answer in answers))
+
+    def read_responses(self) -> dict[tuple[str, int], StoredResponse]:
+        return read_responses(self.path)
 
     def finish(self, records: list[SampleRecord], metrics: Mapping[str, Any], manifest: Mapping[str, Any]) -> None:
         rows = [asdict(record) for record in records]

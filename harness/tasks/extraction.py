@@ -2,7 +2,9 @@
 
 Several pipelines run on every response and are reported side by side (lm-eval's `strict-match`
 and `flexible-extract`), so a score never silently depends on one parsing choice. A pipeline
-is a list of steps from the task spec; each step is `name` or `{name: {options}}`.
+is a list of steps from the task spec; each step is `name` or `{name: {options}}`. Step names
+resolve through `harness.registry.EXTRACTION_STEPS`: the factories below are the built-ins, and a
+package adds its own with a `harness.extraction_steps` entry point.
 """
 
 from __future__ import annotations
@@ -11,24 +13,13 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import UsageError
+from harness.registry import EXTRACTION_STEPS
 from harness.scoring.boxed import last_boxed_content
 
 FALLBACK = "[invalid]"
 Step = Callable[[str], str]
-STEP_FACTORIES: dict[str, Callable[..., Step]] = {}
 
 
-def extraction_step(name: str) -> Callable[[Callable[..., Step]], Callable[..., Step]]:
-    """Register a step factory under `name`; its keyword options come from the spec."""
-
-    def decorate(factory: Callable[..., Step]) -> Callable[..., Step]:
-        STEP_FACTORIES[name] = factory
-        return factory
-
-    return decorate
-
-
-@extraction_step("regex")
 def regex_step(pattern: str, group_select: int = 0, fallback: str = FALLBACK) -> Step:
     """lm-eval's RegexFilter: findall, pick match `group_select`, first non-empty group."""
     compiled = re.compile(pattern)
@@ -45,13 +36,11 @@ def regex_step(pattern: str, group_select: int = 0, fallback: str = FALLBACK) ->
     return extract
 
 
-@extraction_step("take_first")
 def take_first_step() -> Step:
     """Kept for lm-eval parity: with one response per attempt it changes nothing."""
     return lambda text: text
 
 
-@extraction_step("strip_thinking")
 def strip_thinking_step() -> Step:
     """Drop `<think>...</think>`; an unfinished thinking block leaves no answer."""
     closed = re.compile(r"<think>.*?</think>", re.DOTALL)
@@ -63,7 +52,6 @@ def strip_thinking_step() -> Step:
     return extract
 
 
-@extraction_step("last_boxed")
 def last_boxed_step(fallback: str = FALLBACK) -> Step:
     """What the last `\\boxed{...}` holds (nested braces, `\\boxed x`, `\\fbox{...}`), as MATH's
     own code takes a gold answer from a solution; see `harness.scoring.boxed` for its quirks."""
@@ -75,7 +63,6 @@ def last_boxed_step(fallback: str = FALLBACK) -> Step:
     return extract
 
 
-@extraction_step("minerva_answer")
 def minerva_answer_step(fallback: str = FALLBACK) -> Step:
     """lm-eval `minerva_math`'s `get_unnormalized_answer`, with its regex and quirks unchanged.
 
@@ -107,10 +94,12 @@ def _build_step(step: Any, hooks: Mapping[str, Callable[..., Any]]) -> Step:
         if options not in hooks:
             raise UsageError(f"extraction step python: {options!r} is not a function in the task's scorer.py")
         return hooks[options]
-    if name not in STEP_FACTORIES:
-        raise UsageError(f"unknown extraction step {name!r}; known: {', '.join(sorted(STEP_FACTORIES))}, python")
+    if name not in EXTRACTION_STEPS.names():
+        raise UsageError(f"unknown extraction step {name!r}; known: {', '.join(EXTRACTION_STEPS.names())}, python "
+                         f"(a package adds one with an entry point in group {EXTRACTION_STEPS.group})")
+    factory = EXTRACTION_STEPS.get(name)
     try:
-        return STEP_FACTORIES[name](**options)
+        return factory(**options)
     except (TypeError, re.error) as error:
         raise UsageError(f"bad options for extraction step {name!r}: {error}") from error
 

@@ -4,13 +4,19 @@ RewardBench keeps a single-turn prompt as a string and a multi-turn one (its Pri
 list of turns; its own code (`prepare_dialogue_from_tokenizer`) assigns roles by position, user
 first, whatever the row says, and requires the last turn to be the user's. We do the same so a
 chat template sees what it saw there.
+
+A reward metric's function reads the candidates' scores rather than an extracted answer:
+`RewardArguments` hands it `(scores, sample, candidate count)`, so it scores through the same
+per-item wrapper as every other plain scorer (`harness.scoring.protocol.PerItem`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from harness.errors import UsageError
+from harness.scoring.protocol import ScoreItem
 from harness.tasks.spec import RewardSpec
 from harness.types import Message
 
@@ -44,6 +50,21 @@ def candidates(spec: RewardSpec, row: Mapping[str, Any], sample_id: str) -> tupl
         raise UsageError(f"sample {sample_id!r}: a reward request needs at least two candidates, found {len(result)} "
                          f"in fields {', '.join(spec.candidates)}")
     return tuple(result)
+
+
+@dataclass(frozen=True)
+class RewardArguments:
+    """A reward scorer's positional arguments: the candidates' scores (None: the judge gave no
+    verdict), the sample, and how many candidates there were (what a missing verdict is worth).
+
+    A picklable callable rather than a closure, so a scorer holding it can go to a process pool.
+    """
+
+    spec: RewardSpec
+
+    def __call__(self, item: ScoreItem) -> tuple[Any, ...]:
+        count = len(candidates(self.spec, item.sample.data, item.sample.id))
+        return item.response.scores, item.sample, count
 
 
 def _field(row: Mapping[str, Any], name: str, sample_id: str) -> Any:

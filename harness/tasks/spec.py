@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import UsageError
-from harness.tasks.spec_checker import SpecChecker
-from harness.tasks.yaml_lines import load_yaml_with_lines
+from harness.spec_checker import SpecChecker
 from harness.types import GenerationSettings
+from harness.yaml_lines import load_yaml_with_lines
 
 TOP_LEVEL_KEYS = {
     "name", "version", "description", "dataset", "target", "id", "request", "format", "args",

@@ -1,31 +1,33 @@
 """A Task: samples, the requests they make, and how responses are scored.
 
 A task never talks to a model: it turns data into Requests and (Sample, Response) pairs into
-scores. Its behaviour is the task.yaml plus optional Python hooks in `scorer.py` beside it.
+scores. Its behaviour is the task.yaml plus optional Python hooks in `scorer.py` beside it (which
+may import the folder's other modules: `harness.tasks.packages`). Every metric scores through the
+one scorer protocol (`harness.scoring.protocol`), so nothing here depends on what a scorer reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-import importlib.util
 import json
 import math
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import UsageError
 from harness.registry import SCORERS
 from harness.sandbox.types import Sandbox
 from harness.scoring.candidates import score_candidates
+from harness.scoring.protocol import DEFAULT_BATCH_SIZE, Outcome, ScoreItem, Scorer, as_scorer, text_arguments
 from harness.tasks.datasets import DataLocator
 from harness.tasks.execution import ExecutionScorer
 from harness.tasks.extraction import Extractor
 from harness.tasks import reward
+from harness.tasks.packages import task_hooks
 from harness.tasks.prompts import FewshotPicker, PromptBuilder, TemplateRenderer, load_examples_file
-from harness.tasks.spec import TaskSpec
+from harness.tasks.spec import MetricSpec, TaskSpec
 from harness.types import GenerationSettings, Request, Response, Sample
 
 BUILTIN_ARGS = {
@@ -40,20 +42,6 @@ BUILTIN_ARGS = {
     "subsets": "subsets to run, joined by + (e.g. languages: cpp+java; the CLI's --languages takes commas)",
     "subtasks": "subtasks to run, joined by + (tasks that define subtasks); default all",
 }
-
-
-def _load_hooks(directory: Path) -> dict[str, Callable[..., Any]]:
-    """Public functions of the task's optional scorer.py, for `python:` steps and scorers."""
-    path = directory / "scorer.py"
-    if not path.is_file():
-        return {}
-    spec = importlib.util.spec_from_file_location(f"harness_task_{directory.name}_scorer", path)
-    assert spec is not None and spec.loader is not None
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    # Only what scorer.py defines: a helper it imports (UsageError, a harness function) is no hook.
-    return {name: value for name, value in vars(module).items()
-            if callable(value) and not name.startswith("_") and getattr(value, "__module__", None) == module.__name__}
 
 
 def apply_task_args(spec: TaskSpec, args: Mapping[str, Any]) -> tuple[TaskSpec, dict[str, Any]]:
@@ -114,30 +102,39 @@ class Task:
         self.locator = DataLocator(spec.dataset, spec.name, data)
         self.renderer = TemplateRenderer(spec.directory)
         self.prompts = PromptBuilder(spec, self.renderer, self.task_args)
-        self.hooks = _load_hooks(spec.directory)
+        self.hooks = task_hooks(spec.directory)
         self.extractor = Extractor(spec.extraction, self.hooks)
         self.context_hook = self._hook(spec.context_hook, "context") if spec.context_hook else None
         self.aggregate_hook = self._hook(spec.aggregate_hook, "aggregate") if spec.aggregate_hook else None
-        self.scorers: list[Any] = []  # parallel to spec.metrics
-        for metric in spec.metrics:
-            if metric.scorer == "execution":
-                hook = self._hook(str(metric.options.get("program", "")).removeprefix("python:"), "program")
-                self.scorers.append(ExecutionScorer(hook, sandbox_factory or _default_sandbox))
-            else:
-                self.scorers.append(self._resolve_scorer(metric.scorer, self.hooks))
+        # Parallel to spec.metrics.
+        self.scorers = [self._scorer(metric, sandbox_factory or _default_sandbox) for metric in spec.metrics]
 
     def _hook(self, name: str, key: str) -> Callable[..., Any]:
         if name not in self.hooks:
             raise UsageError(f"task {self.spec.name!r}: {key} hook {name!r} is not a function in its scorer.py")
         return self.hooks[name]
 
-    @staticmethod
-    def _resolve_scorer(name: str, hooks: Mapping[str, Callable[..., Any]]) -> Callable[..., float]:
+    def _scorer(self, metric: MetricSpec, sandbox_factory: Callable[[], Sandbox]) -> Scorer:
+        """The metric's scorer under the one protocol. `execution` runs the task's `program` hook's
+        programs in a sandbox; a reward task's plain scorers read the candidates' scores."""
+        if metric.scorer == "execution":
+            program = self._hook(str(metric.options.get("program", "")).removeprefix("python:"), "program")
+            scorer: Scorer = ExecutionScorer(program, sandbox_factory)
+        else:
+            arguments = reward.RewardArguments(self.spec.reward) if self.spec.reward else text_arguments
+            scorer = as_scorer(self._resolve_scorer(metric.scorer), metric.scorer, arguments)
+        if scorer.aggregation == "pass@k" and metric.name != "pass@1":
+            raise UsageError(f"task {self.spec.name!r}, metric {metric.name!r}: scorer {metric.scorer!r} gives "
+                             "pass/fail verdicts aggregated as pass@k, which is reported for a metric named "
+                             "pass@1; name the metric pass@1")
+        return scorer
+
+    def _resolve_scorer(self, name: str) -> Any:
         if name.startswith("python:"):
             hook = name.removeprefix("python:")
-            if hook not in hooks:
+            if hook not in self.hooks:
                 raise UsageError(f"scorer {name!r}: no function {hook!r} in the task's scorer.py")
-            return hooks[hook]
+            return self.hooks[hook]
         return SCORERS.get(name)
 
     def subsets(self) -> list[str | None]:
@@ -239,68 +236,76 @@ class Task:
                                     settings=settings, reference=reference, **content))  # type: ignore[arg-type]
         return requests
 
-    def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
-        """Extract with every pipeline and score every metric; an errored response scores NaN, and a
-        metric whose scorer returns None is not defined for that sample (READoc's table metrics on a
-        document without tables) and is left out of the record.
+    def score_batch_size(self) -> int:
+        """How many answers of one subset to score at once: the most any of the task's scorers
+        asks for (hundreds for a sandbox, which de-duplicates, reuses cached verdicts and keeps
+        compilers warm over a batch; fewer for text metrics, so records reach the journal and the
+        progress bar steadily)."""
+        return max((scorer.batch_size for scorer in self.scorers), default=DEFAULT_BATCH_SIZE)
 
-        Batched so execution metrics run one sandbox batch per chunk of responses.
+    def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
+        """Extract with every pipeline and score every metric, one scorer call per metric and
+        pipeline; an errored response scores NaN unasked, and an outcome of None (the metric is
+        not defined for that sample: READoc's table metrics on a document without tables) is
+        left out of the record. Adapter traces get every candidate scored too.
         """
         results = [ScoredResponse(self.extractor.extract(response.text), {}, {}) for _, response in pairs]
+        answered = [index for index, (_, response) in enumerate(pairs) if not response.error]
         for metric, scorer in zip(self.spec.metrics, self.scorers):
             for pipeline, label in zip(metric.extraction or ("",), metric.labels()):
-                if isinstance(scorer, ExecutionScorer):
-                    self._score_by_execution(scorer, pipeline, label, pairs, results)
-                    continue
-                for (sample, response), result in zip(pairs, results):
+                for index, (_, response) in enumerate(pairs):
                     if response.error:
-                        result.scores[label] = math.nan
-                        continue
-                    value = scorer(result.extracted[pipeline], sample, **metric.options) if metric.extraction \
-                        else self._score_reward(scorer, sample, response, metric.options)
-                    if value is not None:  # None: the metric is not defined for this sample (left out, not failed)
-                        result.scores[label] = float(value)
-        for (sample, response), result in zip(pairs, results):
-            if response.trace is not None and not response.error:
-                trace, derived = score_candidates(response.trace, lambda text: self._score_text(text, sample))
-                result.trace = json.dumps(trace)
-                result.scores.update(derived)
+                        results[index].scores[label] = math.nan
+                items = [self._item(results[index].extracted, pipeline, *pairs[index]) for index in answered]
+                for index, outcome in zip(answered, self._outcomes(scorer, metric, items)):
+                    _record(results[index], label, outcome)
+        traced = [index for index in answered if pairs[index][1].trace is not None]
+        for index, candidate_scores in zip(traced, self._score_candidates([pairs[index] for index in traced])):
+            trace, derived = score_candidates(pairs[index][1].trace or {}, candidate_scores)
+            results[index].trace = json.dumps(trace)
+            results[index].scores.update(derived)
         return results
 
-    def _score_reward(self, scorer: Callable[..., float], sample: Sample, response: Response,
-                      options: Mapping[str, Any]) -> float:
-        """A reward metric reads the candidates' scores (None: the judge gave no verdict) and their count."""
-        assert self.spec.reward is not None
-        count = len(reward.candidates(self.spec.reward, sample.data, sample.id))
-        return scorer(response.scores, sample, count, **options)
+    def _item(self, extracted: Mapping[str, str], pipeline: str, sample: Sample, response: Response) -> ScoreItem:
+        """What a scorer reads; a metric without extraction (a reward metric) gets the raw text."""
+        return ScoreItem(extracted[pipeline] if pipeline else response.text, sample, response, self.task_args)
 
-    def _score_text(self, text: str, sample: Sample) -> dict[str, float]:
-        """Every metric that needs no sandbox, on one text (an adapter's candidate)."""
-        extracted = self.extractor.extract(text)
-        scores = {
-            label: scorer(extracted[pipeline], sample, **metric.options)
-            for metric, scorer in zip(self.spec.metrics, self.scorers) if not isinstance(scorer, ExecutionScorer)
-            for pipeline, label in zip(metric.extraction, metric.labels())
-        }
-        return {label: float(value) for label, value in scores.items() if value is not None}
+    @staticmethod
+    def _outcomes(scorer: Scorer, metric: MetricSpec, items: Sequence[ScoreItem]) -> Sequence[Outcome]:
+        if not items:
+            return []
+        outcomes = scorer.score_batch(items, **metric.options)
+        if len(outcomes) != len(items):
+            raise RuntimeError(f"scorer {metric.scorer!r} (metric {metric.name!r}) returned {len(outcomes)} "
+                               f"outcomes for {len(items)} answers; score_batch must return one per item")
+        return outcomes
 
-    def _score_by_execution(self, scorer: ExecutionScorer, pipeline: str, label: str,
-                            pairs: Sequence[tuple[Sample, Response]], results: list[ScoredResponse]) -> None:
-        answered = [index for index, (_, response) in enumerate(pairs) if not response.error]
-        for index, (_, response) in enumerate(pairs):
-            if response.error:
-                results[index].scores[label] = math.nan
-        items = [(results[index].extracted[pipeline], pairs[index][0].data) for index in answered]
-        for index, verdict in zip(answered, scorer.score(items, self.task_args)):
-            results[index].scores[label] = verdict.score
-            results[index].execution[label] = verdict.status
-            if verdict.reason:
-                results[index].execution[f"{label}.reason"] = verdict.reason
+    def _score_candidates(self, pairs: Sequence[tuple[Sample, Response]]) -> list[list[dict[str, float]]]:
+        """Scores of every candidate in each response's trace (Critic-CoT, voting), by the text
+        metrics whose scorers run no program, so scoring candidates never starts a sandbox."""
+        owners, items = [], []
+        for number, (sample, response) in enumerate(pairs):
+            for candidate in (response.trace or {}).get("candidates", ()):
+                text = str(candidate.get("text", ""))
+                owners.append(number)
+                items.append((self.extractor.extract(text), sample, Response(text=text)))
+        flat: list[dict[str, float]] = [{} for _ in items]
+        for metric, scorer in zip(self.spec.metrics, self.scorers):
+            if scorer.runs_programs:
+                continue
+            for pipeline, label in zip(metric.extraction, metric.labels()):
+                batch = [self._item(extracted, pipeline, sample, response) for extracted, sample, response in items]
+                for candidate_scores, outcome in zip(flat, self._outcomes(scorer, metric, batch)):
+                    if outcome.value is not None:
+                        candidate_scores[label] = float(outcome.value)
+        grouped: list[list[dict[str, float]]] = [[] for _ in pairs]
+        for number, candidate_scores in zip(owners, flat):
+            grouped[number].append(candidate_scores)
+        return grouped
 
     def close(self) -> None:
         for scorer in self.scorers:
-            if isinstance(scorer, ExecutionScorer):
-                scorer.close()
+            scorer.close()
 
 
 @dataclass
@@ -311,6 +316,17 @@ class ScoredResponse:
     scores: dict[str, float]
     execution: dict[str, str]
     trace: str | None = None  # JSON of the response's trace with every candidate's scores
+
+
+def _record(result: ScoredResponse, label: str, outcome: Outcome) -> None:
+    """An outcome into the record: its value (None: left out, the metric is undefined here) and,
+    where the scorer gave one, its status and reason in the execution map."""
+    if outcome.value is not None:
+        result.scores[label] = float(outcome.value)
+    if outcome.status is not None:
+        result.execution[label] = outcome.status
+    if outcome.reason:
+        result.execution[f"{label}.reason"] = outcome.reason
 
 
 def _default_sandbox() -> Sandbox:

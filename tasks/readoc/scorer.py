@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.scoring.readoc_suite import average, document_scores
+from .suite import average, document_scores
 
 
 def row_context(row: Mapping[str, Any], args: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from harness.scoring.rewardbench import V2_DOMAINS, subset_means, ties_score, v2_final
+from harness.scoring.rewardbench import subset_means
+
+from .scores import V2_DOMAINS, ties_score, v2_final
 
 TIES = "Ties"
 

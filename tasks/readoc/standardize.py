@@ -18,7 +18,7 @@ Quirks that follow from the official patterns (do not "fix" them):
 - Blank lines: any whitespace run holding 3 or more newlines (2+ blank lines) becomes one blank
   line, and the indentation of the line after it goes too.
 
-Pandoc: tables are converted by the pandoc binary (`harness.scoring.pandoc_convert`; officially
+Pandoc: tables are converted by the pandoc binary (`pandoc_convert.py` beside this; officially
 through the PyPI `pandoc` package, which runs the same binary). Its HTML differs between pandoc
 releases, so scores are pinned to one binary: our tests fix the expected LaTeX with Debian's
 pandoc 2.17.1.1. A table pandoc cannot convert is left unchanged,
@@ -34,7 +34,7 @@ from typing import Iterable
 from bs4 import BeautifulSoup, Tag
 
 from harness.errors import UsageError
-from harness.scoring.pandoc_convert import convert, pandoc_available
+from .pandoc_convert import convert, pandoc_available
 
 _SETEXT_LEVEL_1 = re.compile(r"((?:[^\n]+\n)+)=+\n")
 _SETEXT_LEVEL_2 = re.compile(r"((?:[^\n]+\n)+)-+\n")

@@ -6,7 +6,7 @@ pandoc step of `scoring.py:TableEvaluate`, reproducing its numbers exactly.
 Two places where we go our own way without changing a number on the inputs the official code
 can score:
 - The official code converts with the `pandoc` PyPI package; we call the binary once
-  (`harness.scoring.pandoc_convert`, which says why). A timeout counts as a failed conversion.
+  (`pandoc_convert.py` beside this, which says why). A timeout counts as a failed conversion.
 - Two tables with no elements under `<table>` would divide by zero officially; we score them 1.0
   (identical empty trees). pandoc always writes a `<tbody>`, so this does not arise from it.
 """
@@ -19,7 +19,7 @@ import Levenshtein
 from apted import APTED, Config
 from lxml import html
 
-from harness.scoring.pandoc_convert import convert
+from .pandoc_convert import convert
 
 CELL_TAGS = ("td", "th")
 

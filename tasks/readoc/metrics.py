@@ -30,8 +30,8 @@ from apted import APTED, Config
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from harness.scoring.pandoc_convert import pandoc_available
-from harness.scoring.readoc_teds import latex_table_to_html, table_teds
+from .pandoc_convert import pandoc_available
+from .teds import latex_table_to_html, table_teds
 
 # Segments farther apart than this normalized edit distance are never matched for reading order.
 SEGMENT_MATCH_MAX_DISTANCE = 0.5

@@ -1,7 +1,7 @@
 """READoc's segmentation of a standardized document, reproduced exactly (`extract_materials`).
 
 Each READoc metric reads one component cut out of the standardized Markdown (see
-`readoc_standardize`), so what a component holds is part of the score: headings are whole lines
+`standardize.py`), so what a component holds is part of the score: headings are whole lines
 with their `#` markers (heading EDS compares them raw), formulas and tables keep their delimiters,
 and a table keeps the newline before `\\begin{table}`. Source: icip-cas/READoc
 `src/evaluation/segmentation.py` (HEAD ec2999f6); the patterns match what the official ones match.

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from harness.errors import UsageError
-from harness.scoring.readoc_metrics import (
+from .metrics import (
     concatenated_metrics,
     heading_teds,
     segment_order,
     table_metrics,
     word_order,
 )
-from harness.scoring.readoc_segment import Materials, segment
-from harness.scoring.readoc_standardize import standardize
+from .segment import Materials, segment
+from .standardize import standardize
 
 SUBSETS = ("arxiv", "github", "zenodo")
 METRIC_KEYS = ("text_eds", "text_f1", "head_eds", "head_teds", "inline_eds", "outline_eds",

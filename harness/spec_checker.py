@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.tasks.yaml_lines import line_of
+from harness.yaml_lines import line_of
 
 
 class SpecChecker:

@@ -1,7 +1,8 @@
 """YAML loading that remembers where each key was written.
 
-A malformed task.yaml must be reported as `task.yaml:LINE: key 'x.y': what is wrong`, so the
-loader keeps the line of every mapping key beside the parsed data.
+A malformed task.yaml or leaderboard spec must be reported as `FILE:LINE: key 'x.y': what is
+wrong`, so the loader keeps the line of every mapping key beside the parsed data. It is core, not
+part of the task engine, because reports validate their own YAML with it.
 """
 
 from __future__ import annotations
