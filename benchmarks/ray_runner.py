@@ -3,8 +3,9 @@
 GSM8K, the same samples, no response cache, once with `oracle` (a model that costs nothing, so the
 difference is Ray's own cost: connecting, starting the replicas, shipping chunks) and once with a
 tiny random Hugging Face model (harness/testing/tiny.py: real `hf:` decoding, one replica per
-raylet, one CPU each). Printed per model: both wall times, the model time (summed over workers
-for Ray), and the overhead per sample, (ray wall - local wall) / samples; negative when the two
+raylet, one CPU each), with scoring as Ray tasks (`scoring=cluster`) and in the driver
+(`scoring=driver`). Printed per model and placement: both wall times, the model time (summed over
+workers for Ray), and the overhead per sample, (ray wall - local wall) / samples; negative when the two
 replicas beat the one local model. Each cell is the best of `--repeats` runs, after a warm-up
 run: on a shared machine single runs of the local model vary several-fold.
 
@@ -70,16 +71,18 @@ def main() -> None:
         print(f"cluster: 2 raylets, 1 CPU each, started in {time.perf_counter() - began:.1f}s (not counted below)")
         logging.getLogger("ray").setLevel(logging.ERROR)
         try:
-            print(f"{'model':<8} {'local wall':>11} {'ray wall':>9} {'local model':>12} {'ray model':>10} "
-                  f"{'overhead/sample':>16} {'same responses':>15}")
+            print(f"{'model':<8} {'scoring':<8} {'local wall':>11} {'ray wall':>9} {'local model':>12} "
+                  f"{'ray model':>10} {'overhead/sample':>16} {'same responses':>15}")
             for label, model in (("oracle", "oracle"), ("tiny hf", f"hf:{tiny}")):
                 timed_run(model, "local", work / f"{label}-warm-up", options)
                 local_wall, local_model, local = best_run(model, "local", work / f"{label}-local", options)
-                ray_wall, ray_model, sharded = best_run(model, f"ray:{cluster.address}", work / f"{label}-ray", options)
-                overhead_ms = (ray_wall - local_wall) / options.limit * 1000
-                same = sum(sharded.get(key) == response for key, response in local.items())
-                print(f"{label:<8} {local_wall:>10.2f}s {ray_wall:>8.2f}s {local_model:>11.2f}s {ray_model:>9.2f}s "
-                      f"{overhead_ms:>13.1f} ms {same:>9}/{len(local)}")
+                for scoring in ("cluster", "driver"):
+                    runner = f"ray:{cluster.address},scoring={scoring}"
+                    ray_wall, ray_model, sharded = best_run(model, runner, work / f"{label}-ray-{scoring}", options)
+                    overhead_ms = (ray_wall - local_wall) / options.limit * 1000
+                    same = sum(sharded.get(key) == response for key, response in local.items())
+                    print(f"{label:<8} {scoring:<8} {local_wall:>10.2f}s {ray_wall:>8.2f}s {local_model:>11.2f}s "
+                          f"{ray_model:>9.2f}s {overhead_ms:>13.1f} ms {same:>9}/{len(local)}")
         finally:
             cluster.shutdown()
 

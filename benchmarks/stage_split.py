@@ -4,8 +4,12 @@
 git worktree and run as its own command, as is this checkout, each with a fresh cache:
 
 1. CRUXEval-X with the oracle on 4 languages (execution-heavy: what the sandbox batches buy);
-2. GSM8K 5-shot with a tiny random Llama on `hf:` (model-heavy: how long the model sits idle
-   while answers are scored, read from each run's manifest as wall time minus model time).
+2. GSM8K 5-shot with a tiny random Llama on `hf:` (model-heavy, cheap scoring);
+3. CRUXEval-X with the same tiny model on 4 languages (a slow model and sandbox scoring: what
+   overlapping the two buys).
+
+For each, how long the model sits idle is read from the run's manifest as wall time minus model
+time (start-up included).
 
 Prints wall times, the model's idle time, and the ratios. Ratios, not absolute times, are the
 result: the machine is shared and noisy.
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--languages", default="py,cpp,java,rb")
     parser.add_argument("--cruxeval-limit", type=int, default=40)
     parser.add_argument("--gsm8k-limit", type=int, default=40)
+    parser.add_argument("--cruxeval-model-limit", type=int, default=5)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -61,23 +66,27 @@ def main() -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), options.before],
                        check=True, capture_output=True)
         try:
+            tiny = tiny_model(work)
             jobs = {
                 "cruxeval-x oracle": ["run", "--task", "cruxeval-x", "--model", "oracle", "--data", str(DATA / "cruxeval-x"),
                                       "--languages", options.languages, "--limit", str(options.cruxeval_limit)],
-                "gsm8k tiny hf:": ["run", "--task", "gsm8k", "--model", f"hf:{tiny_model(work)},batch_size=8",
+                "gsm8k tiny hf:": ["run", "--task", "gsm8k", "--model", f"hf:{tiny},batch_size=8",
                                    "--data", str(DATA / "gsm8k"), "--limit", str(options.gsm8k_limit)],
+                "cruxeval-x tiny hf:": ["run", "--task", "cruxeval-x", "--model", f"hf:{tiny},batch_size=2",
+                                        "--data", str(DATA / "cruxeval-x"), "--languages", options.languages,
+                                        "--limit", str(options.cruxeval_model_limit)],
             }
-            print(f"{'job':<20} {'engine':<8} {'wall s':>8} {'model s':>8} {'idle s':>8}")
+            print(f"{'job':<22} {'engine':<8} {'wall s':>8} {'model s':>8} {'idle s':>8}")
             for name, arguments in jobs.items():
                 results = {}
                 for label, tree in (("fused", before), ("staged", ROOT)):
-                    slug = f"{name.split()[0]}-{label}"
+                    slug = f"{name.replace(' ', '-').rstrip(':')}-{label}"
                     wall, manifest = timed_run(tree, arguments, work / "runs" / slug, work / "cache" / slug)
                     model_s = manifest["timings"]["model_s"]
                     results[label] = (wall, model_s)
-                    print(f"{name:<20} {label:<8} {wall:>8.1f} {model_s:>8.1f} {wall - model_s:>8.1f}")
+                    print(f"{name:<22} {label:<8} {wall:>8.1f} {model_s:>8.1f} {wall - model_s:>8.1f}")
                 (fused_wall, fused_model), (staged_wall, staged_model) = results["fused"], results["staged"]
-                print(f"{name:<20} staged/fused wall x{staged_wall / fused_wall:.2f}, "
+                print(f"{name:<22} staged/fused wall x{staged_wall / fused_wall:.2f}, "
                       f"idle {staged_wall - staged_model:.1f} s vs {fused_wall - fused_model:.1f} s")
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=False)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from harness.models import hf as hf_module
+from harness.models import hf_continuous, hf_decoding
 from harness.models.hf import HFModel
 from harness.types import GenerationSettings, Request
 
@@ -40,7 +40,7 @@ def varied_prompts(count: int) -> list[str]:
 def through_generate(model: HFModel, requests: list[Request], monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The same requests decoded by transformers' `generate`, batch by batch."""
     with monkeypatch.context() as patch:
-        patch.setattr(hf_module, "plain_decoding_supported", lambda *args: False)
+        patch.setattr(hf_continuous, "plain_decoding_supported", lambda *args: False)
         return [response.text for response in model.generate(requests)]
 
 
@@ -104,11 +104,11 @@ def test_a_batch_of_long_prompts_holds_one_prefill_at_a_time(model: HFModel, mon
     every prefill's activations (a prefill recording autograd did: 11.7 GB for 8 GSM8K prompts on
     SmolLM2-135M, against 1.8 GB since)."""
     if decoding == "generate":
-        monkeypatch.setattr(hf_module, "plain_decoding_supported", lambda *args: False)
+        monkeypatch.setattr(hf_continuous, "plain_decoding_supported", lambda *args: False)
     model.batch_size = 8
     prompts = [long_prompt(model, 560 + 20 * index) for index in range(8)]
     lengths = [len(model.tokenizer(prompt)["input_ids"]) for prompt in prompts]
-    assert min(lengths) >= hf_module.PER_ROW_PREFILL_MIN_TOKENS
+    assert min(lengths) >= hf_decoding.PER_ROW_PREFILL_MIN_TOKENS
     config = model.model.config
     cache_bytes_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * 4
     try:

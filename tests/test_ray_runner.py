@@ -27,6 +27,8 @@ from harness import evaluate
 from harness.errors import RunInterrupted, UsageError
 from harness.models.base import ModelSpec, load_model
 from harness.registry import MODELS
+from harness.runners import ray_worker
+from harness.runners import scoring as scoring_stage
 from harness.runners.select import open_source, profile_names
 from harness.types import GenerationSettings, Message, Request, Response, Sample
 from tests.sandbox_support import CRUXEVAL_X, require_language
@@ -35,6 +37,7 @@ ray = pytest.importorskip("ray")
 
 TESTS = Path(__file__).resolve().parent
 GSM8K = TESTS.parents[1] / "shared" / "data" / "gsm8k" / "test.jsonl"
+MATH = TESTS.parents[1] / "shared" / "data" / "math"
 NEEDS_GSM8K = pytest.mark.skipif(not GSM8K.is_file(), reason=f"GSM8K data not found at {GSM8K}")
 LIMIT = 40
 SCRIPTED = "scripted,chunk_size=4"
@@ -174,6 +177,33 @@ def test_cruxeval_x_in_four_languages_matches_the_local_runner(cluster: LocalClu
     assert {row["subset"] for row in sharded["records"]} == {f"{lang}.{sub}" for lang in languages
                                                              for sub in ("input", "output")}
     assert all(dict(row["scores"])["pass@1[answer]"] == 1.0 for row in sharded["records"])
+
+
+@pytest.mark.skipif(not MATH.is_dir(), reason=f"MATH data not found at {MATH}")
+def test_math_graders_score_as_ray_tasks_as_they_do_in_the_driver(cluster: LocalCluster, tmp_path: Path) -> None:
+    """MATH's graders (sympy under a time limit, math-verify) run in Ray workers' processes; each
+    placement gives the local runner's records, and the driver-side placement is kept as an option."""
+    def run(name: str, runner: str) -> dict[str, Any]:
+        evaluate("math-500", "replay:" + str(replies), data=MATH, limit=12, run_dir=tmp_path / name,
+                 cache_dir=tmp_path / f"{name}-cache", runner=runner)
+        return outcome(tmp_path / name)
+
+    evaluate("math-500", "oracle", data=MATH, limit=12, run_dir=tmp_path / "oracle", use_cache=False)
+    rows = pq.read_table(tmp_path / "oracle" / "samples.parquet").to_pylist()
+    replies = tmp_path / "replies.jsonl"  # a third right but unboxed, a third wrong, a third boxed
+    replies.write_text("".join(json.dumps({"id": row["id"], "response": [
+        f"The final answer is ${row['target']}$.", "The answer is $\\frac{1}{7}$.", row["response"]][index % 3]}) + "\n"
+        for index, row in enumerate(rows)))
+    local = run("local", "local")
+    with pytest.MonkeyPatch.context() as patch:  # the driver cannot score: the workers' processes must
+        def refuse(*args: Any) -> None:
+            raise AssertionError("scored in the driver")
+        patch.setattr(scoring_stage, "sample_records", refuse)
+        patch.setattr(ray_worker, "sample_records", refuse)
+        assert run("cluster", f"ray:{cluster.address}") == local
+    assert run("driver", f"ray:{cluster.address},scoring=driver") == local
+    scores = [value for row in local["records"] for value in dict(row["scores"]).values()]
+    assert 0 < sum(scores) < len(scores), "the replies should score some right and some wrong"
 
 
 @NEEDS_GSM8K

@@ -73,10 +73,13 @@ def read_architecture(reader: object) -> str:
 
 
 def supported_architectures() -> set[str]:
-    """The GGUF architectures this transformers release converts."""
-    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+    """The GGUF architectures this transformers release converts: the keys of the config mapping,
+    which is what `modeling_gguf_pytorch_utils.GGUF_SUPPORTED_ARCHITECTURES` lists, read from the
+    module that defines it (importing the other loads torch and the modeling code: seconds, on
+    every start of a run that names a GGUF file)."""
+    from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
 
-    return set(GGUF_SUPPORTED_ARCHITECTURES)
+    return set(GGUF_CONFIG_MAPPING)
 
 
 def _damaged(where: str, path: Path, reason: BaseException) -> UsageError:

@@ -6,6 +6,10 @@ tokens), so scores compare with lm-eval's. Generation uses continuous batching (
 where it computes what `generate` would, and length-sorted, left-padded `generate` batches
 otherwise; what makes either fast on CPU lives in `hf_decoding`. Checking and loading the
 checkpoint are `hf_loading`'s.
+
+The decoding modules import transformers' generation and attention code (seconds on 2 cores), so
+they are imported by the methods that decode: a rerun answered from the response cache, which
+builds and fingerprints the model but never asks it, does not pay for them.
 """
 
 from __future__ import annotations
@@ -18,20 +22,10 @@ from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from transformers import LogitsProcessorList, StoppingCriteriaList
 
 from harness.errors import UsageError
 from harness.models.checkpoints import identity_digest
-from harness.models.hf_decoding import (
-    PER_ROW_PREFILL_MIN_TOKENS,
-    StopWatch,
-    cut_at_stop,
-    preallocated_cache,
-    prefill_rows,
-)
-from harness.models.hf_continuous import decode_continuously, plain_decoding_supported
 from harness.models.hf_loading import Checkpoint, resolve_device, resolve_dtype
-from harness.models.hf_sampling import RowSeededSampler
 from harness.types import GenerationSettings, Request, Response
 
 # Bump when a change here changes outputs, so responses cached from the old code are not reused.
@@ -180,6 +174,8 @@ class HFModel:
             )
         encoded = self._encode([self.render(request) for request in requests])
         prompts = [ids[-budget:] or [self.prefix_id] for ids in encoded]
+        from harness.models.hf_continuous import plain_decoding_supported
+
         if plain_decoding_supported(self.model, self._generation_config(settings)):
             return self._generate_continuously(prompts, settings, seeds)
         responses = [Response()] * len(requests)
@@ -192,6 +188,9 @@ class HFModel:
     def _generate_continuously(
         self, prompts: list[list[int]], settings: GenerationSettings, seeds: list[int | None]
     ) -> list[Response]:
+        from harness.models.hf_continuous import decode_continuously
+        from harness.models.hf_decoding import cut_at_stop
+
         started = time.perf_counter()
         order = sorted(range(len(prompts)), key=lambda index: -len(prompts[index]))
         decoded = decode_continuously(self.model, self.tokenizer, [prompts[i] for i in order], settings,
@@ -208,6 +207,11 @@ class HFModel:
     def _generate_batch(
         self, prompts: list[list[int]], settings: GenerationSettings, seeds: list[int | None]
     ) -> list[Response]:
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from harness.models.hf_decoding import StopWatch, cut_at_stop
+        from harness.models.hf_sampling import RowSeededSampler
+
         started = time.perf_counter()
         input_ids, attention_mask = _pad(prompts, self.pad_id, left=True)
         width = input_ids.shape[1]
@@ -241,6 +245,8 @@ class HFModel:
 
     def _decoding_cache(self, prompts: list[list[int]], capacity: int) -> Any:
         """Long prompts on CPU prefill one at a time; elsewhere `generate` prefills the batch."""
+        from harness.models.hf_decoding import PER_ROW_PREFILL_MIN_TOKENS, preallocated_cache, prefill_rows
+
         if self.device.type == "cpu" and max(map(len, prompts)) >= PER_ROW_PREFILL_MIN_TOKENS:
             return prefill_rows(self.model, prompts, capacity)
         return preallocated_cache(self.model.config, capacity)

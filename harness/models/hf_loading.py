@@ -4,6 +4,9 @@ One place decides what a model name means (a folder, a hub id, a `.gguf` file), 
 dtype it lands on, and what the user is told when it cannot be loaded. A `Checkpoint` is checked
 when it is named and loaded when its weights are first needed: a bad name fails before the run
 starts, and a rerun whose answers all come from the response cache never loads them.
+
+transformers is imported where it is used, not here: its import (about 3 s on 2 cores, half of
+a cached rerun) is paid only by a run that reads a config or loads a tokenizer or weights.
 """
 
 from __future__ import annotations
@@ -12,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-from transformers.utils.hub import cached_file
 
 from harness.errors import UsageError
 from harness.models.checkpoints import checkpoint_identity
 from harness.models.gguf_files import gguf_load_error, split_gguf_name, supported_architectures
 from harness.models.gguf_header import gguf_architecture
-from harness.models.hf_decoding import CPU_ATTENTION
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -34,18 +34,18 @@ class Checkpoint:
         name: str,
         *,
         backend: str = "hf",
-        model_class: Any = AutoModelForCausalLM,
+        model_class: Any = None,
         gguf_file: str | None = None,
         revision: str | None = None,
         trust_remote_code: bool = False,
         cache_dir: str | None = None,
     ) -> None:
-        """`model_class`: what the weights load as (a causal LM unless the backend says otherwise)."""
+        """`model_class`: what the weights load as (None: a causal LM, AutoModelForCausalLM)."""
         self.name = name
         self.backend = backend
         self.model_class = model_class
         self.location, self.gguf_file = split_gguf_name(name, gguf_file, backend)
-        if self.gguf_file is not None and model_class is not AutoModelForCausalLM:
+        if self.gguf_file is not None and model_class is not None:
             raise UsageError(f"{backend}:{name}: a GGUF file holds a causal language model, without the "
                              "classification head this backend scores with; use the model's transformers checkpoint")
         self.revision = revision
@@ -59,6 +59,8 @@ class Checkpoint:
         return checkpoint_identity(self.location, self.revision, self.cache_dir, self.gguf_file)
 
     def load_tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
         try:
             return AutoTokenizer.from_pretrained(self.location, **self._options)
         except Exception as error:  # noqa: BLE001: every loading failure is reported as the user's input
@@ -68,8 +70,13 @@ class Checkpoint:
                    attn_implementation: str | None = None) -> Any:
         """The weights on `device`, frozen: evaluation never needs gradients, and frozen weights keep
         any forward pass from recording autograd state (activations held alive until freed)."""
+        from transformers import AutoModelForCausalLM
+
+        from harness.models.hf_decoding import CPU_ATTENTION
+
+        model_class = self.model_class or AutoModelForCausalLM
         try:
-            model = self.model_class.from_pretrained(self.location, dtype=dtype,
+            model = model_class.from_pretrained(self.location, dtype=dtype,
                                                      attn_implementation=attn_implementation, **self._options)
         except Exception as error:  # noqa: BLE001: as in load_tokenizer
             raise self._load_error(error) from error
@@ -84,9 +91,15 @@ class Checkpoint:
         builds by reading the whole vocabulary: its header is checked instead)."""
         try:
             if self.gguf_file is None:
+                from transformers import AutoConfig
+
                 return AutoConfig.from_pretrained(self.location, **self._options)
             # a folder's file, or a hub repository's (fetched into the hub cache, as loading would)
-            path = Path(cached_file(self.location, self.gguf_file, revision=self.revision, cache_dir=self.cache_dir))
+            path = Path(self.location) / self.gguf_file
+            if not path.is_file():
+                from transformers.utils.hub import cached_file
+
+                path = Path(cached_file(self.location, self.gguf_file, revision=self.revision, cache_dir=self.cache_dir))
         except Exception as error:  # noqa: BLE001: as in load_tokenizer
             raise self._load_error(error) from error
         check_gguf(path, self.backend)

@@ -4,8 +4,9 @@ A `ResponseSource` is what a runner profile chooses: `ModelChunks` calls one in-
 chunk by chunk; the Ray source shards the same requests over model replicas on a cluster. Both
 yield batches of answered requests in whatever order they finish. `GenerationStage` drives a
 source on a thread of its own, stores each batch (journal and cache) before anything scores it,
-and passes it on through a bounded queue. Scoring stays on the main thread, because official
-graders time sympy out with `signal.alarm`, which works only there.
+and passes it on through a bounded queue. The source also says where its answers are scored:
+the local one on the main thread (official graders time sympy out with `signal.alarm`, which
+works only there), the Ray one as Ray tasks on the cluster's nodes.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol, Sequence
 
 from harness.errors import UsageError
 from harness.models.base import Model, ModelSpec
-from harness.types import Request, Response, Sample
+from harness.runners.scoring import Scorable, score_here
+from harness.types import Request, Response, Sample, SampleRecord
+
+if TYPE_CHECKING:
+    from harness.tasks.task import Task
 
 Pending = tuple[Sample, Request]
 Answered = tuple[Sample, Request, Response]
@@ -30,6 +35,11 @@ class ResponseSource(Protocol):
 
     def answer(self, pending: Sequence[Pending]) -> Iterator[list[Answered]]:
         """Yield every pending request once, answered, in batches as they finish."""
+        ...
+
+    def records(self, task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[SampleRecord]]:
+        """Score every batch once, yielding each batch's records as it is done (in any order);
+        called on the main thread, which stores them."""
         ...
 
     def close(self) -> None: ...
@@ -68,6 +78,9 @@ class ModelChunks:
                 raise RuntimeError(f"model {self.model.name} returned {len(responses)} responses "
                                    f"for {len(chunk)} requests")
             yield [(sample, request, response) for (sample, request), response in zip(chunk, responses)]
+
+    def records(self, task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[SampleRecord]]:
+        return score_here(task, batches)
 
     def close(self) -> None:
         pass

@@ -2,8 +2,9 @@
 
 Generation (a `ResponseSource`: the model in this process, or replicas on a Ray cluster) runs on
 its own thread; each batch of answers goes to the response cache and the responses journal
-before anything scores it, then through a bounded queue to scoring, on the main thread, in
-batches the task chooses, whose records go to the scored journal. So the model never waits for a
+before anything scores it, then through a bounded queue to scoring in batches the task chooses
+(where the source says: this process's main thread, or Ray tasks on the cluster), whose records
+the main thread writes to the scored journal. So the model never waits for a
 sandbox or sympy, a sandbox sees hundreds of programs of one language at a time when answers
 come that fast, and a kill or a scorer failure loses nothing: a restart scores journaled answers
 without the model and asks the model only for what neither journal nor cache holds.
@@ -12,12 +13,13 @@ without the model and asks the model only for what neither journal nor cache hol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from itertools import chain
+from typing import Iterator, Sequence
 
 from harness.models.base import Model
 from harness.progress import Progress, SilentProgress
 from harness.runners.generation import Answered, GenerationStage, Pending, ResponseSource
-from harness.runners.scoring import Scorable, sample_records, scoring_batches
+from harness.runners.scoring import Scorable, scoring_batches
 from harness.store.cache import ResponseCache
 from harness.store.run_dir import RunDir, StoredResponse
 from harness.tasks.task import Task
@@ -65,9 +67,10 @@ class LocalRunner:
             self._fingerprint = self.model.fingerprint() if self.cache is not None and pending else ""
             generation = GenerationStage(self.source, pending, self._store_answers) if pending else None
             try:
-                self._score(journaled + cached)
-                for answers in generation.batches() if generation is not None else ():
-                    self._score([(sample, request, response, False) for sample, request, response in answers])
+                batches = chain(scoring_batches(journaled + cached, self.task.score_batch_size()),
+                                self._answered_batches(generation))
+                for records in self.source.records(self.task, batches):
+                    self._keep(records)
             finally:
                 if generation is not None:
                     generation.stop()
@@ -111,11 +114,16 @@ class LocalRunner:
             self.cache.put_many(self._fingerprint, [(key, response) for (_, _, response), key in zip(answers, hashes)])
         self.stats.model_requests += len(answers)
 
-    def _score(self, items: list[Scorable]) -> None:
-        for batch in scoring_batches(items, self.task.score_batch_size()):
-            records = sample_records(self.task, batch)
-            self.run_dir.append(records)
-            for record in records:
-                self._done[(record.id, record.attempt)] = record
-                self.stats.errors += record.error is not None
-            self.progress.advance(len(records))
+    def _answered_batches(self, generation: GenerationStage | None) -> Iterator[list[Scorable]]:
+        """The model's answers as they arrive, in scoring batches."""
+        for answers in generation.batches() if generation is not None else ():
+            yield from scoring_batches([(sample, request, response, False) for sample, request, response in answers],
+                                       self.task.score_batch_size())
+
+    def _keep(self, records: list[SampleRecord]) -> None:
+        """Journal a scored batch (on the main thread, the journal's only writer)."""
+        self.run_dir.append(records)
+        for record in records:
+            self._done[(record.id, record.attempt)] = record
+            self.stats.errors += record.error is not None
+        self.progress.advance(len(records))

@@ -3,10 +3,11 @@
 Each worker is a Ray actor holding its own replica of the model (one hf: model, one vLLM engine:
 data parallel), built from the run's model spec. The driver cuts the requests into chunks of the
 model's `chunk_size`, keeps every worker two chunks deep, and hands answers on as `ray.wait`
-returns them, so a slow worker holds back only its own chunks. The driver keeps everything that
-must survive a crash (the journals and the response cache, written by the local runner before
-anything is scored); workers hold nothing but their model, so losing one loses at most the chunks
-it was answering.
+returns them, so a slow worker holds back only its own chunks. Scoring batches run as Ray tasks
+on any node (`scoring=cluster`, the default) or in the driver (`scoring=driver`). The driver
+keeps everything that must survive a crash (the journals and the response cache, written by the
+local runner before anything is scored, and the scored records each task returns); workers hold
+nothing but their model, so losing one loses at most the chunks it was answering.
 
 Failures: Ray restarts a killed worker (`restarts` times) and re-runs the chunks it held; a worker
 lost beyond that is dropped and its chunks go to the others. With no worker left, or a chunk
@@ -23,16 +24,23 @@ import math
 import socket
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from harness.errors import RunInterrupted, UsageError
 from harness.models.base import Model, ModelSpec
 from harness.registry import MODELS
 from harness.runners.generation import Answered, Pending, generation_order
-from harness.runners.ray_worker import ModelReplica
+from harness.runners.ray_worker import ModelReplica, score_on_worker
+from harness.runners.scoring import Scorable, score_here
+from harness.types import SampleRecord
+
+if TYPE_CHECKING:
+    from harness.tasks.task import Task
 
 CHUNKS_PER_WORKER = 2  # one being answered, one waiting, so a worker never idles on the driver
 CONNECT_TIMEOUT_S = 10
+SCORING_PLACES = ("cluster", "driver")
+SCORING_BATCHES_PER_NODE = 2  # in flight per node: one scoring, one waiting
 
 
 @dataclass
@@ -79,11 +87,16 @@ class RaySource:
     to as many as the cluster's CPUs (GPUs, when `num_gpus` > 0) allow at `num_cpus`/`num_gpus`
     each; `num_gpus` defaults to 1 on a cluster with GPUs, else 0. `runtime_env` is Ray's (e.g.
     `{"env_vars": {"PYTHONPATH": ...}}` so workers import a plugin backend).
+
+    `scoring=cluster` scores batches as Ray tasks spread over the nodes, each reserving
+    `scoring_cpus` CPUs (0 by default: they run beside the replicas, which on a GPU cluster leave
+    the CPUs idle); `scoring=driver` scores in the driver, as the local runner does.
     """
 
     def __init__(self, model: Model, model_spec: ModelSpec | None, address: str | None = None,
                  workers: int | None = None, num_cpus: float = 1, num_gpus: float | None = None,
-                 restarts: int = 3, runtime_env: dict[str, Any] | None = None) -> None:
+                 restarts: int = 3, runtime_env: dict[str, Any] | None = None, scoring: str = "cluster",
+                 scoring_cpus: float = 0) -> None:
         if model_spec is None:
             raise UsageError("--runner ray needs a model spec string (e.g. evaluate(task, 'hf:gpt2', "
                              "runner='ray')), not a Model object: each worker builds its own replica from the spec")
@@ -91,7 +104,9 @@ class RaySource:
             raise UsageError(f"runner option workers={workers!r}: give a positive whole number of workers")
         if not isinstance(restarts, int) or restarts < 0:
             raise UsageError(f"runner option restarts={restarts!r}: give a whole number >= 0")
-        if num_cpus < 0 or (num_gpus is not None and num_gpus < 0):
+        if scoring not in SCORING_PLACES:
+            raise UsageError(f"runner option scoring={scoring!r}: use {' or '.join(SCORING_PLACES)}")
+        if num_cpus < 0 or scoring_cpus < 0 or (num_gpus is not None and num_gpus < 0):
             raise UsageError(f"runner options num_cpus={num_cpus}, num_gpus={num_gpus}: resources cannot be negative")
         self._ray = import_ray()
         self.model = model
@@ -102,7 +117,10 @@ class RaySource:
         self.num_gpus = num_gpus
         self.restarts = restarts
         self.runtime_env = runtime_env
+        self.scoring = scoring
+        self.scoring_cpus = scoring_cpus
         self.model_s = 0.0
+        self._scoring: list[Any] = []
         self._actors: list[Any] = []
         self._shards: _Shards | None = None
         self._connected_here = False
@@ -122,9 +140,56 @@ class RaySource:
         self._shards = _Shards(waiting, self._start_workers(count))
         yield from self._dispatch(self._shards)
 
+    def records(self, task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[SampleRecord]]:
+        """Score each batch as a Ray task on any node, yielding records as tasks finish; a few
+        batches per node are kept in flight, so scoring keeps up with generation without
+        flooding the object store. Ray re-runs a task whose worker died (`restarts` times)."""
+        if self.scoring == "driver":
+            yield from score_here(task, batches)
+            return
+        ray = self._ray
+        remote = None
+        try:
+            for batch in batches:
+                if remote is None:
+                    self._connect()
+                    remote = ray.remote(score_on_worker).options(
+                        num_cpus=self.scoring_cpus, max_retries=self.restarts, scheduling_strategy="SPREAD",
+                        runtime_env=self.runtime_env)
+                    task_pickle = ray.put(ray.cloudpickle.dumps(task))
+                    depth = SCORING_BATCHES_PER_NODE * max(1, sum(node["Alive"] for node in ray.nodes()))
+                self._scoring.append(remote.remote(str(task.spec.directory), task_pickle, batch))
+                yield from self._scored(block=len(self._scoring) >= depth)
+        except Exception:
+            # generation stopped (a lost worker, a model error): what was sent is still scored
+            # and kept, as a local run keeps what it scored before the error
+            while self._scoring:
+                yield from self._scored(block=True)
+            raise
+        while self._scoring:
+            yield from self._scored(block=True)
+
+    def _scored(self, block: bool) -> Iterator[list[SampleRecord]]:
+        """Records of the scoring tasks that have finished (at least one when `block`)."""
+        ray = self._ray
+        ready, self._scoring = ray.wait(self._scoring, num_returns=1 if block else len(self._scoring),
+                                        timeout=None if block else 0)
+        for ref in ready:
+            try:
+                yield ray.get(ref)
+            except ray.exceptions.RayTaskError as error:
+                raise _remote_error(error)
+            except ray.exceptions.RayError as error:  # its worker or node lost more than `restarts` times
+                raise RunInterrupted(f"a scoring batch was lost on the Ray cluster (restarts={self.restarts}): "
+                                     f"{_first_line(error)}") from error
+
     def close(self) -> None:
         """Stop the workers (their replicas free the GPUs) and leave a Ray instance we started."""
         abandoned = list(self._shards.in_flight) if self._shards is not None else []
+        for ref in self._scoring:  # a run that stopped early (an error, ^C) needs none of them
+            self._ray.cancel(ref)
+        abandoned += self._scoring
+        self._scoring = []
         for actor in self._actors:
             try:
                 self._ray.kill(actor, no_restart=True)
@@ -191,7 +256,7 @@ class RaySource:
         try:
             descriptions = ray.get([actor.describe.remote() for actor in self._actors])
         except ray.exceptions.RayTaskError as error:
-            raise _model_error(error)
+            raise _remote_error(error)
         except ray.exceptions.RayActorError as error:
             raise RunInterrupted(f"a Ray worker died while loading {self.model_spec} ({_first_line(error)}); "
                                  "every node needs harness and the backend's extras installed") from error
@@ -217,7 +282,7 @@ class RaySource:
             try:
                 responses, seconds = ray.get(ref)
             except ray.exceptions.RayTaskError as error:
-                raise _model_error(error)
+                raise _remote_error(error)
             except ray.exceptions.RayError as error:  # the worker, its node or the result was lost
                 self._requeue(shards, worker, chunk, error)
                 continue
@@ -251,9 +316,9 @@ class RaySource:
         shards.waiting.appendleft(chunk)
 
 
-def _model_error(error: Any) -> BaseException:
-    """The exception the model raised on the worker, so a UsageError or RunInterrupted reads as
-    it would in a local run; Ray's wrapper, with the remote traceback, stays its context."""
+def _remote_error(error: Any) -> BaseException:
+    """The exception the model or a scorer raised on the worker, so a UsageError or RunInterrupted
+    reads as it would in a local run; Ray's wrapper, with the remote traceback, stays its context."""
     return error.cause if isinstance(error.cause, BaseException) else error
 
 

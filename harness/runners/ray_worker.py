@@ -1,18 +1,21 @@
-"""One Ray worker of `--runner ray`: a model replica, built once, asked chunk after chunk.
+"""What `--runner ray` runs on the cluster: model replicas (actors) and scoring batches (tasks).
 
-A plain class with no Ray import, so a worker process imports nothing Ray-specific from us; the
+Plain code with no Ray import, so a worker process imports nothing Ray-specific from us; the
 driver wraps it with `ray.remote` (harness/runners/ray.py).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import time
 from typing import Any, Callable, Sequence
 
 from harness.models.base import Model, ModelSpec
-from harness.types import Request, Response
+from harness.runners.scoring import Scorable, sample_records
+from harness.tasks.packages import load_task_package
+from harness.types import Request, Response, SampleRecord
 
 
 class ModelReplica:
@@ -52,3 +55,19 @@ class ModelReplica:
             raise self._load_error
         assert self._model is not None
         return self._model
+
+
+def score_on_worker(task_folder: str, task_pickle: bytes, batch: list[Scorable]) -> list[SampleRecord]:
+    """One scoring batch, as a Ray task on any node: the records, which the driver journals.
+
+    The task arrives pickled, and its scorers may be functions of its folder's package
+    (`harness_tasks.<name>`), which a fresh worker process has not registered: so the package is
+    registered before the task is unpickled. The node needs what the scorers need (the sandbox
+    toolchains, `harness sandbox build`); its sandbox and execution cache are its own.
+    """
+    load_task_package(task_folder)
+    task = pickle.loads(task_pickle)
+    try:
+        return sample_records(task, batch)
+    finally:
+        task.close()

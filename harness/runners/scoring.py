@@ -8,7 +8,7 @@ for text metrics, so records reach the journal and the progress bar steadily.
 from __future__ import annotations
 
 from itertools import groupby
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from harness.tasks.task import Task
 from harness.types import Request, Response, Sample, SampleRecord
@@ -24,6 +24,13 @@ def scoring_batches(items: Sequence[Scorable], batch_size: int) -> Iterator[list
         members = list(group)
         for start in range(0, len(members), batch_size):
             yield members[start:start + batch_size]
+
+
+def score_here(task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[SampleRecord]]:
+    """Score each batch in this process, on this thread (official graders time sympy out with
+    `signal.alarm`, which works only on the main thread)."""
+    for batch in batches:
+        yield sample_records(task, batch)
 
 
 def sample_records(task: Task, batch: Sequence[Scorable]) -> list[SampleRecord]:

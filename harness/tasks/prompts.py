@@ -23,6 +23,7 @@ class TemplateRenderer:
     """Compiles a task's templates once; undefined variables are errors, not empty strings."""
 
     def __init__(self, directory: Path) -> None:
+        self.directory = directory
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(directory)),
             undefined=jinja2.StrictUndefined,
@@ -30,6 +31,11 @@ class TemplateRenderer:
             autoescape=False,
         )
         self._inline: dict[str, jinja2.Template] = {}
+
+    def __reduce__(self) -> tuple[type, tuple[Path]]:
+        """Pickled as its folder (a jinja2 environment does not pickle), so a task can be sent to
+        another process to score (`--runner ray`); the copy compiles its templates again."""
+        return (TemplateRenderer, (self.directory,))
 
     def file(self, name: str, context: Mapping[str, Any]) -> str:
         return self._render(self.env.get_template(name), context, name)
