@@ -187,6 +187,12 @@ def test_a_pass_at_k_scorer_needs_a_metric_named_pass_at_1(tmp_path: Path) -> No
         toy_task(tmp_path, TASK_YAML.replace("scorer: exact_match,", "scorer: verdicts_for_protocol_test,"))
 
 
+def test_a_metric_named_pass_at_1_needs_a_pass_at_k_scorer(tmp_path: Path) -> None:
+    """The aggregation derives pass@k from the name: a mean scorer under that name is refused."""
+    with pytest.raises(UsageError, match="declares aggregation 'mean'.*give the metric another name"):
+        toy_task(tmp_path, TASK_YAML.replace("{name: exact_match, scorer: exact_match,", "{name: pass@1, scorer: exact_match,"))
+
+
 def test_malformed_scorers_are_named_with_the_fix() -> None:
     class NoDeclarations:
         def score_batch(self, items: Sequence[ScoreItem], **options: Any) -> list[Outcome]:

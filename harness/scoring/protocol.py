@@ -33,7 +33,7 @@ instead (`harness.tasks.reward.RewardArguments`), through the same wrapper.
 Declarations (class attributes; `BatchScorer` has the defaults):
 - `aggregation`: "mean" (averaged over samples) or "pass@k" (per-attempt pass/fail verdicts:
   averaged as pass@1 and, with several attempts, reported as pass@k; the metric must be named
-  pass@1, the name the aggregation reads).
+  pass@1, the name the aggregation reads, and a metric of that name needs such a scorer).
 - `batch_size`: how many answers of one subset it would like per call; a task scores in batches
   of the largest its scorers declare.
 - `runs_programs`: it executes the answer; an adapter's trace candidates (Critic-CoT, voting) are

@@ -123,10 +123,16 @@ class Task:
         else:
             arguments = reward.RewardArguments(self.spec.reward) if self.spec.reward else text_arguments
             scorer = as_scorer(self._resolve_scorer(metric.scorer), metric.scorer, arguments)
+        # The aggregation reads pass@k off the name (metrics.json is read back by name alone), so
+        # the name and the declared aggregation must agree both ways.
         if scorer.aggregation == "pass@k" and metric.name != "pass@1":
             raise UsageError(f"task {self.spec.name!r}, metric {metric.name!r}: scorer {metric.scorer!r} gives "
                              "pass/fail verdicts aggregated as pass@k, which is reported for a metric named "
                              "pass@1; name the metric pass@1")
+        if metric.name == "pass@1" and scorer.aggregation != "pass@k":
+            raise UsageError(f"task {self.spec.name!r}, metric 'pass@1': scorer {metric.scorer!r} declares "
+                             f"aggregation {scorer.aggregation!r}, but a metric named pass@1 is aggregated as pass@k "
+                             "(pass/fail verdicts per attempt); give the metric another name")
         return scorer
 
     def _resolve_scorer(self, name: str) -> Any:
