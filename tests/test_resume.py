@@ -129,7 +129,7 @@ def test_an_unreachable_server_is_one_line_exit_3_and_the_rerun_resumes(tmp_path
     assert stopped.returncode == 3, stopped.stderr
     assert "Traceback" not in stopped.stderr + stopped.stdout
     line = stopped.stderr.strip().splitlines()[-1]  # after the progress bar's last frame
-    assert line.startswith(f"interrupted: model 'fixed' at {url} failed after 2 attempts (last error: cannot connect")
+    assert line.startswith(f"interrupted: model 'fixed' at {url} failed after 2 attempts (last error: connection failed")
     assert "Connection refused" in line and "check that the server is up" in line
     assert f"0 of 10 samples are saved in {run_dir}: rerun with --run-dir {run_dir} to resume" in line
 

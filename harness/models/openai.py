@@ -341,7 +341,7 @@ def describe(error: BaseException | None) -> str:
     if isinstance(error, openai.APITimeoutError):
         return "timed out waiting for an answer"
     if isinstance(error, openai.APIConnectionError):
-        return f"cannot connect: {network_reason(error)}"
+        return f"connection failed: {network_reason(error)}"
     return f"{type(error).__name__}: {error}"
 
 
