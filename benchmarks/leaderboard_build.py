@@ -88,7 +88,7 @@ def run_table(base: pa.Table, skill: float, rng: np.random.Generator) -> pa.Tabl
                                           pa.array([], pa.string())),
         "trace": pa.nulls(rows, pa.string()),
         "reward_scores": pa.nulls(rows, pa.list_(pa.float64())),
-        "logprob": pa.nulls(rows, pa.float64()), "is_greedy": pa.nulls(rows, pa.bool_()),
+        "choice_logprobs": pa.nulls(rows, pa.list_(pa.float64())), "choice_greedy": pa.nulls(rows, pa.list_(pa.bool_())),
         "finish_reason": pa.array(np.full(rows, "stop")),
     }, schema=SAMPLE_SCHEMA)
 

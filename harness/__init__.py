@@ -14,11 +14,13 @@ if TYPE_CHECKING:
     from harness.errors import UsageError
     from harness.models.base import Model, load_model
     from harness.rescoring import rescore
+    from harness.suites import SuiteResult, evaluate_suite
     from harness.types import GenerationSettings, Message, Request, Response, Sample, SampleRecord
 
 _EXPORTS = {
     "evaluate": "harness.api", "RunResult": "harness.api", "UsageError": "harness.errors",
     "Model": "harness.models.base", "load_model": "harness.models.base", "rescore": "harness.rescoring",
+    "evaluate_suite": "harness.suites", "SuiteResult": "harness.suites",
     **{name: "harness.types" for name in ("GenerationSettings", "Message", "Request", "Response", "Sample", "SampleRecord")},
 }
 __all__ = sorted(_EXPORTS)

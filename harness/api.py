@@ -19,18 +19,22 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import RunInterrupted, UsageError
+from harness.lmeval import is_lmeval_task, prepare_lmeval_task
 from harness.models.base import Model, ModelSpec, check_model_spec, load_model, parse_key_values
 from harness.registry import MODELS, SANDBOXES
 from harness.sandbox.types import Sandbox
 from harness.progress import Progress
+from harness.report.lm_eval_results import write_lm_eval_results
+from harness.runners.generation import ResponseSource
 from harness.runners.local import LocalRunner, RunStats
 from harness.runners.select import open_source
 from harness.scoring.aggregate import aggregate
 from harness.store.cache import ResponseCache, default_cache_dir
-from harness.store.run_dir import RunDir, write_response_files
+from harness.store.run_dir import MANIFEST, METRICS, RunDir, read_json, write_response_files
 from harness.tasks.catalog import load_task
 from harness.tasks.spec import TaskSpec
 from harness.tasks.task import Task, apply_task_args
+from harness.types import Request, Sample
 
 HARNESS_VERSION = "0.1.0"
 
@@ -126,6 +130,118 @@ def _with_run_cache(spec: ModelSpec, use_cache: bool, cache_dir: Path | str | No
     return ModelSpec(spec.backend, spec.name, args)
 
 
+@dataclass(frozen=True)
+class PreparedTask:
+    """One task resolved and planned, before any model is involved: a suite prepares all its tasks
+    first, so a bad task name, argument or data path fails before the model is loaded."""
+
+    spec: TaskSpec
+    task: Task
+    plan: list[tuple[Sample, Request]]
+    settings: dict[str, Any]
+
+    def close(self) -> None:
+        self.task.close()
+
+
+def prepare_task(task: str, *, task_args: Mapping[str, Any] | str | None = None, data: Path | str | None = None,
+                 sample_data: bool = False, limit: int | None = None, tasks_dirs: Sequence[Path | str] = (),
+                 seed: int = 0, sandbox: str = "local", cache_dir: Path | str | None = None) -> PreparedTask:
+    """Resolve `task` (with its variant or shot count) and its data, and plan every request."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: give a positive number of samples per subset")
+    args = parse_key_values(task_args, "task argument") if isinstance(task_args, str) else dict(task_args or {})
+    if is_lmeval_task(task):  # lm-eval's own task definitions (harness.lmeval)
+        return prepare_lmeval_task(task, args, limit=limit, tasks_dirs=tasks_dirs, seed=seed, data=data,
+                                   sample_data=sample_data)
+    spec = load_task(task, [Path(d) for d in tasks_dirs], args.get("variant"))
+    spec, own_args = apply_task_args(spec, args)
+    data_path = _resolve_data(data, spec.directory, sample_data)
+    task_obj = Task(spec, own_args, data_path, sandbox_factory=sandbox_factory(sandbox, cache_dir))
+    try:
+        samples = task_obj.samples(limit)
+        plan = [(sample, request) for sample, examples in samples for request in task_obj.requests(sample, examples, seed)]
+    except BaseException:
+        task_obj.close()
+        raise
+    settings = {"limit": limit, "seed": seed, "sandbox": sandbox, "repeats": spec.repeats, "format": spec.format,
+                "generation": asdict(spec.generation), "task_args": {**spec.preset_args, **args},
+                "data": str(data_path) if data_path else None}
+    return PreparedTask(spec, task_obj, plan, settings)
+
+
+def task_manifest(prepared: PreparedTask, model_label: str, fingerprint: str, runner: str = "local",
+                  manifest_extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest a run of `prepared` starts with; its `run_key` decides whether a run dir resumes."""
+    spec = prepared.spec
+    manifest = _initial_manifest(spec, prepared.settings, model_label, fingerprint)
+    # Outside the key (computed above): the effective shot count, for reports that pin it.
+    fewshot = getattr(spec, "fewshot", None)  # an lm-eval task's spec may have none
+    manifest["task"] = {**manifest["task"], "num_fewshot": getattr(fewshot, "n", 0) if fewshot else 0}
+    manifest.update(runner=runner, task_directory=str(spec.directory), **(manifest_extra or {}))
+    return manifest
+
+
+def finished_run(run_path: Path, manifest: Mapping[str, Any]) -> RunResult | None:
+    """The run already in `run_path` when it finished with the same key and limit, else None:
+    a suite rerun skips such a task instead of re-reading and re-aggregating it."""
+    try:
+        previous = read_json(run_path / MANIFEST)
+        metrics = read_json(run_path / METRICS)
+    except UsageError:
+        return None
+    same_limit = previous.get("settings", {}).get("limit") == manifest["settings"]["limit"]
+    if previous.get("status") != "complete" or previous.get("run_key") != manifest["run_key"] or not same_limit:
+        return None
+    return RunResult(run_path, metrics, previous, RunStats(resumed_records=int(previous.get("n_records", 0))))
+
+
+def run_task(prepared: PreparedTask, model_obj: Model, model_spec: ModelSpec | None, run_path: Path,
+             manifest: dict[str, Any], source: ResponseSource, *, use_cache: bool = True,
+             cache_dir: Path | str | None = None, progress: Progress | None = None) -> RunResult:
+    """Run one prepared task with an already loaded model into `run_path` (resuming it).
+
+    `source` answers the requests (the local model or Ray replicas); it is opened by the caller so
+    a suite loads the model, and its replicas, once for all its tasks. `manifest` comes from
+    `task_manifest`."""
+    started = time.perf_counter()
+    spec, task_obj, plan = prepared.spec, prepared.task, prepared.plan
+    store = RunDir(run_path)
+    done = store.open(manifest["run_key"], manifest)
+    cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()) if use_cache else None
+    model_s_before = source.model_s
+    plan_runner = LocalRunner(task_obj, model_obj, store, cache, source, progress)
+    try:
+        records = plan_runner.run(plan, done)
+    except RunInterrupted as error:
+        raise RunInterrupted(f"{error}. {len(done)} of {len(plan)} samples are saved in {run_path}: "
+                             f"rerun with --run-dir {run_path} to resume") from error
+    finally:
+        if cache is not None:
+            cache.close()
+    plan_runner.stats.model_s -= model_s_before  # the source is shared by a suite's tasks
+    metrics = aggregate(spec.name, spec.metric_labels(), records, seed=prepared.settings["seed"], repeats=spec.repeats)
+    if task_obj.aggregate_hook is not None:
+        metrics["summary"] = task_obj.aggregate_hook(records, metrics, prepared.settings["seed"])
+    wall = time.perf_counter() - started
+    manifest.update(started_at=store.started_at, finished_at=_now(), n_records=len(records),
+                    **_run_accounting(plan_runner.stats, wall))
+    write_lm_eval_results(run_path, metrics, manifest, records, model_spec)
+    store.finish(records, metrics, manifest)
+    if spec.save_responses:
+        write_response_files(run_path, spec.save_responses, records)
+    return RunResult(run_path, metrics, manifest, plan_runner.stats)
+
+
+def open_model(model: str | Model, model_args: str | None = None, use_cache: bool = True,
+               cache_dir: Path | str | None = None) -> tuple[Model, ModelSpec | None, str]:
+    """The model object, its parsed spec (None for a Model passed in) and the label runs record."""
+    if not isinstance(model, str):
+        return model, None, model.name
+    model_spec = check_model_spec(model, model_args)
+    return load_model(_with_run_cache(model_spec, use_cache, cache_dir)), model_spec, str(model_spec)
+
+
 def evaluate(
     task: str,
     model: str | Model,
@@ -150,49 +266,20 @@ def evaluate(
 
     `runner` chooses where the model's answers are computed (`local`, `ray`, `ray:ADDRESS`);
     `manifest_extra` adds fields to the manifest that do not identify the run (a re-scored
-    run's source, say)."""
-    started = time.perf_counter()
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit {limit}: give a positive number of samples per subset")
-    model_spec = check_model_spec(model, model_args) if isinstance(model, str) else None
-    args = parse_key_values(task_args, "task argument") if isinstance(task_args, str) else dict(task_args or {})
-    spec = load_task(task, [Path(d) for d in tasks_dirs], args.get("variant"))
-    spec, own_args = apply_task_args(spec, args)
-    data_path = _resolve_data(data, spec.directory, sample_data)
-    task_obj = Task(spec, own_args, data_path, sandbox_factory=sandbox_factory(sandbox, cache_dir))
-    samples = task_obj.samples(limit)
-    plan = [(sample, request) for sample, examples in samples for request in task_obj.requests(sample, examples, seed)]
-    model_obj = load_model(_with_run_cache(model_spec, use_cache, cache_dir)) if model_spec is not None else model
-    model_label = str(model_spec) if model_spec is not None else model_obj.name
-
-    run_path = Path(run_dir) if run_dir else _default_run_dir(Path(runs_root), spec.name, model_label)
-    settings = {"limit": limit, "seed": seed, "sandbox": sandbox, "repeats": spec.repeats, "format": spec.format,
-                "generation": asdict(spec.generation), "task_args": args, "data": str(data_path) if data_path else None}
-    manifest = _initial_manifest(spec, settings, model_label, model_obj.fingerprint())
-    manifest.update(runner=runner, task_directory=str(spec.directory), **(manifest_extra or {}))
-    run_key = manifest["run_key"]
-    store = RunDir(run_path)
-    done = store.open(run_key, manifest)
-    cache = ResponseCache(Path(cache_dir) if cache_dir else default_cache_dir()) if use_cache else None
-    source = open_source(runner, model_obj, model_spec)
-    plan_runner = LocalRunner(task_obj, model_obj, store, cache, source, progress)
+    run's source, say). Several tasks with one model: `harness.suites.evaluate_suite`."""
+    if isinstance(model, str):
+        check_model_spec(model, model_args)  # a typo in --model fails before the data is read
+    prepared = prepare_task(task, task_args=task_args, data=data, sample_data=sample_data, limit=limit,
+                            tasks_dirs=tasks_dirs, seed=seed, sandbox=sandbox, cache_dir=cache_dir)
     try:
-        records = plan_runner.run(plan, done)
-    except RunInterrupted as error:
-        raise RunInterrupted(f"{error}. {len(done)} of {len(plan)} samples are saved in {run_path}: "
-                             f"rerun with --run-dir {run_path} to resume") from error
+        model_obj, model_spec, model_label = open_model(model, model_args, use_cache, cache_dir)
+        run_path = Path(run_dir) if run_dir else _default_run_dir(Path(runs_root), prepared.spec.name, model_label)
+        manifest = task_manifest(prepared, model_label, model_obj.fingerprint(), runner, manifest_extra)
+        source = open_source(runner, model_obj, model_spec)
+        try:
+            return run_task(prepared, model_obj, model_spec, run_path, manifest, source, use_cache=use_cache,
+                            cache_dir=cache_dir, progress=progress)
+        finally:
+            source.close()
     finally:
-        source.close()
-        task_obj.close()
-        if cache is not None:
-            cache.close()
-    metrics = aggregate(spec.name, spec.metric_labels(), records, seed=seed, repeats=spec.repeats)
-    if task_obj.aggregate_hook is not None:
-        metrics["summary"] = task_obj.aggregate_hook(records, metrics, seed)
-    wall = time.perf_counter() - started
-    manifest.update(started_at=store.started_at, finished_at=_now(), n_records=len(records),
-                    **_run_accounting(plan_runner.stats, wall))
-    store.finish(records, metrics, manifest)
-    if spec.save_responses:
-        write_response_files(run_path, spec.save_responses, records)
-    return RunResult(run_path, metrics, manifest, plan_runner.stats)
+        prepared.close()

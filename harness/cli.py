@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from harness.api import RunResult
+    from harness.suite_spec import SuiteSpec
+    from harness.suites import SuiteResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Evaluate language models and the systems built around them.")
@@ -34,14 +36,16 @@ def _guarded(action: Callable[[], T]) -> T:
 
 @app.command()
 def run(
-    task: str = typer.Option(..., "--task", "-t", help="Task name, optionally with a variant: gsm8k or gsm8k:cot."),
+    task: str = typer.Option(..., "--task", "--tasks", "-t", help="A task (gsm8k, gsm8k:cot, arc-challenge:25shot), "
+                             "several joined by commas (one model load for all), or a suite (openllm-v1, or a suite yaml)."),
     model: str = typer.Option(..., "--model", "-m", help="backend:name,key=value (hf:, vllm:, openai:, oracle, replay:PATH)."),
-    model_args: Optional[str] = typer.Option(None, "--model-args", help="Extra model arguments, key=value,... (lm-eval style)."),
-    task_args: Optional[str] = typer.Option(None, "--task-args", help="Task options, key=value,... (see `harness tasks`)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="A local data file or folder in the task's schema."),
+    model_args: Optional[str] = typer.Option(None, "--model-args", "--model_args", help="Extra model arguments, key=value,... (lm-eval style)."),
+    task_args: Optional[str] = typer.Option(None, "--task-args", help="Task options, key=value,... (see `harness tasks`); a suite applies them to every task."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A local data file or folder in the task's schema (one task only)."),
     sample: bool = typer.Option(False, "--sample", help="Run on the task's bundled sample data (no download)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N samples per subset."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<task>/<model>/<time>)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<task>/<model>/<time>; "
+                                           "a suite's: runs/<suite>__<model>)."),
     tasks_dir: list[Path] = typer.Option([], "--tasks-dir", help="Extra folder of task folders; repeatable."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and bootstrap intervals."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the response cache."),
@@ -50,22 +54,55 @@ def run(
     sandbox: str = typer.Option("local", "--sandbox", help="Where code answers run: local (bubblewrap) or docker."),
     runner: str = typer.Option("local", "--runner", help="Where the model runs: local, ray (a local Ray cluster) or ray:ADDRESS."),
 ) -> None:
-    """Evaluate a model on a task; resumes an interrupted run given the same --run-dir."""
+    """Evaluate a model on a task, several tasks or a suite; resumes an interrupted run given the same --run-dir
+    (a suite resumes task by task when the same command is run again)."""
     from harness.api import evaluate
     from harness.models.base import parse_key_values
     from harness.report.console import RichProgress
+    from harness.suite_spec import resolve_tasks
+    from harness.suites import SuiteResult
 
-    def start() -> RunResult:
+    def start() -> RunResult | SuiteResult:
         args = parse_key_values(task_args or "", "task argument")
         if languages:
             args["subsets"] = languages
-        return evaluate(
-            task, model, model_args=model_args, task_args=args, data=data, sample_data=sample,
-            limit=limit, run_dir=run_dir, tasks_dirs=tasks_dir, seed=seed, use_cache=not no_cache,
-            cache_dir=cache_dir, progress=RichProgress(f"{task} × {model}"), sandbox=sandbox, runner=runner,
-        )
+        common = {"model_args": model_args, "task_args": args, "sample_data": sample, "limit": limit, "run_dir": run_dir,
+                  "tasks_dirs": tasks_dir, "seed": seed, "use_cache": not no_cache, "cache_dir": cache_dir,
+                  "sandbox": sandbox, "runner": runner}
+        chosen = resolve_tasks(task, tasks_dir)
+        if isinstance(chosen, str):
+            return evaluate(chosen, model, data=data, progress=RichProgress(f"{task} × {model}"), **common)
+        return _run_suite(chosen, model, data, common)
 
-    _print_run(_guarded(start), f"{task} × {model}")
+    result = _guarded(start)
+    if isinstance(result, SuiteResult):
+        _print_suite(result)
+    else:
+        _print_run(result, f"{task} × {model}")
+
+
+def _run_suite(suite: SuiteSpec, model: str, data: Optional[Path], common: dict[str, Any]) -> SuiteResult:
+    """Several tasks with one model load; --data, if given, is the folder holding each task's data folder."""
+    from harness.errors import UsageError
+    from harness.report.console import RichProgress
+    from harness.suites import evaluate_suite
+
+    if data is not None and not data.is_dir():
+        raise UsageError(f"--data {data}: {suite.name} runs {len(suite.tasks)} tasks, so --data names the folder "
+                         "holding each task's data folder (e.g. ../shared/data with mmlu/, arc/, ...), not one file")
+    return evaluate_suite(suite, model, data_root=data, progress=lambda label: RichProgress(f"{label} × {model}"),
+                          **common)
+
+
+def _print_suite(result: SuiteResult) -> None:
+    from harness.report.console import print_suite
+
+    print_suite(result.metrics, title=f"{result.metrics['suite']} × {result.manifest['model']['spec']}")
+    counts = result.manifest["counts"]
+    skipped = result.manifest.get("skipped_finished_tasks") or []
+    typer.echo(f"suite dir: {result.suite_dir}  ({len(result.runs)} tasks, {len(skipped)} already finished; "
+               f"{counts['model_requests']} model requests, {counts['cached_requests']} cached, "
+               f"{counts['resumed_records']} resumed, {counts['errors']} errors)")
 
 
 @app.command()
@@ -102,28 +139,36 @@ def _print_run(result: RunResult, title: str) -> None:
 
 @app.command()
 def tasks(tasks_dir: list[Path] = typer.Option([], "--tasks-dir", help="Extra folder of task folders; repeatable.")) -> None:
-    """List the available tasks with their variants and descriptions."""
-    from harness.report.console import print_tasks
+    """List the available tasks with their variants and descriptions, then the built-in suites."""
+    from harness.report.console import print_suites, print_tasks
+    from harness.suite_spec import builtin_suites, load_suite_spec
     from harness.tasks import list_tasks
 
     _guarded(lambda: print_tasks(list(list_tasks(tasks_dir))))
+    _guarded(lambda: print_suites([load_suite_spec(path, tasks_dir) for path in builtin_suites().values()]))
 
 
 @app.command()
-def show(run_dir: Path = typer.Argument(..., help="A run directory written by `harness run`.")) -> None:
-    """Print a run's metrics table."""
-    from harness.report.console import print_metrics
+def show(run_dir: Path = typer.Argument(..., help="A run directory or a suite's folder written by `harness run`.")) -> None:
+    """Print a run's metrics table, or a suite's per-task headlines and their mean."""
+    from harness.report.console import print_metrics, print_suite
     from harness.store.run_dir import METRICS, MANIFEST, read_json
+    from harness.suite_spec import SUITE_MANIFEST
 
     def load() -> tuple[dict, dict]:
         if not (run_dir / METRICS).is_file():
             from harness.errors import UsageError
 
-            raise UsageError(f"{run_dir} has no {METRICS}: not a finished run directory (a killed run resumes with `harness run ... --run-dir {run_dir}`)")
-        return read_json(run_dir / METRICS), read_json(run_dir / MANIFEST)
+            raise UsageError(f"{run_dir} has no {METRICS}: not a finished run directory or suite folder "
+                             f"(a killed run resumes with the same `harness run ...` and --run-dir {run_dir})")
+        manifest = run_dir / (SUITE_MANIFEST if (run_dir / SUITE_MANIFEST).is_file() else MANIFEST)
+        return read_json(run_dir / METRICS), read_json(manifest)
 
     metrics, manifest = _guarded(load)
-    print_metrics(metrics, title=f"{metrics['task']} × {manifest['model']['spec']}")
+    if "suite" in metrics:
+        print_suite(metrics, title=f"{metrics['suite']} × {manifest['model']['spec']}")
+    else:
+        print_metrics(metrics, title=f"{metrics['task']} × {manifest['model']['spec']}")
 
 
 @app.command()
@@ -134,12 +179,13 @@ def compare(
     flips: int = typer.Option(20, "--flips", help="List at most N changed samples (regressions first)."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level for the sig column."),
     correction: str = typer.Option("holm", "--correction", help="holm (Holm-Bonferroni over all rows) or none."),
+    groups: bool = typer.Option(True, "--groups/--no-groups", help="Also compare per group value (MATH levels, MMLU subjects)."),
 ) -> None:
-    """Per-metric and per-subset deltas on the shared samples, with paired tests, and the samples that flipped."""
+    """Per-metric, per-subset and per-group deltas on the shared samples, with paired tests, and the samples that flipped."""
     from harness.report.compare import compare_paths
     from harness.report.compare_view import print_comparison
 
-    comparison = _guarded(lambda: compare_paths(base_run, new_run, metric or None, alpha, correction))
+    comparison = _guarded(lambda: compare_paths(base_run, new_run, metric or None, alpha, correction, groups))
     print_comparison(comparison, flips)
     if comparison.problems:
         raise typer.Exit(code=2)

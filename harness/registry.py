@@ -116,6 +116,10 @@ SCORERS = Registry(
         "minerva": "harness.scoring.math_minerva:minerva_match",
         "prm800k": "harness.scoring.math_prm800k:prm800k_match",
         "reward_accuracy": "harness.scoring.reward:reward_accuracy",
+        "acc": "harness.scoring.multiple_choice:acc",
+        "acc_norm": "harness.scoring.multiple_choice:acc_norm",
+        "acc_bytes": "harness.scoring.multiple_choice:acc_bytes",
+        "mc2": "harness.scoring.multiple_choice:mc2",
     },
 )
 

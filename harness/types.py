@@ -75,6 +75,12 @@ class Request:
     `candidates` that could answer it; the model scores each candidate (`Response.scores`).
     Its `settings.seed` is the run seed, for models that draw at random (a judge's A/B order).
 
+    A `loglikelihood` request asks how likely each of its `candidates` (continuations, the
+    choices of a multiple-choice question) is after the `prompt`; all choices of one question
+    travel together so a backend scores their shared context once. With `contexts` (one per
+    candidate, lm-eval's "multiple input": Winogrande's sentence filled with each option),
+    candidate i is scored after `prompt + contexts[i]`, so the prompt is still the shared part.
+
     An `extract` request names a `document` (a PDF path) to turn into Markdown; its `prompt` is
     the instruction a vision-language model gets with each page. The document's bytes, not its
     path, enter the hash.
@@ -86,16 +92,20 @@ class Request:
     prompt: str | None = None
     messages: tuple[Message, ...] | None = None
     settings: GenerationSettings = field(default_factory=GenerationSettings)
-    continuation: str | None = None
     reference: str | None = None
     candidates: tuple[str, ...] | None = None
+    contexts: tuple[str, ...] | None = None
     document: str | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a Request needs exactly one of prompt or messages")
-        if (self.kind == "reward") != (self.candidates is not None):
-            raise ValueError("reward requests, and only they, carry candidates")
+        if (self.kind in ("reward", "loglikelihood")) != (self.candidates is not None):
+            raise ValueError("reward and loglikelihood requests, and only they, carry candidates")
+        if self.candidates is not None and not self.candidates:
+            raise ValueError("a request's candidates must not be empty")
+        if self.contexts is not None and (self.kind != "loglikelihood" or len(self.contexts) != len(self.candidates or ())):
+            raise ValueError("contexts belong to loglikelihood requests, one per candidate")
         if (self.kind == "extract") != (self.document is not None):
             raise ValueError("extract requests, and only they, name a document")
 
@@ -107,8 +117,10 @@ class Request:
             # as_openai: a text-only turn hashes as it always did ({role, content}).
             "messages": [m.as_openai() for m in self.messages] if self.messages is not None else None,
             "settings": asdict(self.settings),
-            "continuation": self.continuation,
+            # A field of earlier versions, always None now: kept so earlier runs' cache keys hold.
+            "continuation": None,
             **({"candidates": list(self.candidates)} if self.candidates is not None else {}),
+            **({"contexts": list(self.contexts)} if self.contexts is not None else {}),
             **({"document": _file_digest(self.document)} if self.document is not None else {}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -128,7 +140,11 @@ class Request:
             return self.prompt
         turns = [f"<{m.role}>\n{m.content}" + (f"\n[{len(m.images)} image(s)]" if m.images else "")
                  for m in self.messages or ()]
-        turns += [f"<candidate {i}>\n{text}" for i, text in enumerate(self.candidates or ())]
+        if self.kind == "loglikelihood":
+            contexts = self.contexts or ("",) * len(self.candidates or ())
+            turns += [f"<choice {i}>\n{context}{text}" for i, (context, text) in enumerate(zip(contexts, self.candidates or ()))]
+        else:
+            turns += [f"<candidate {i}>\n{text}" for i, text in enumerate(self.candidates or ())]
         return "\n\n".join(turns)
 
 
@@ -163,12 +179,15 @@ class Response:
     For a reward request `scores` holds one score per candidate, in the request's order. A judge
     whose verdict could not be parsed answers `scores=None` (with its text): the benchmark then
     gives the credit of a blind guess, as RewardBench's own code does, not a loss.
+
+    For a loglikelihood request `scores` holds each candidate's log-probability (the sum over
+    its tokens) and `greedy` whether greedy decoding would have produced it, as lm-eval's
+    `(logprob, is_greedy)` pairs.
     """
 
     text: str = ""
-    logprob: float | None = None
-    is_greedy: bool | None = None
     scores: tuple[float, ...] | None = None
+    greedy: tuple[bool, ...] | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_s: float = 0.0
@@ -184,8 +203,11 @@ class Response:
     @classmethod
     def from_json(cls, text: str) -> "Response":
         data = json.loads(text)
-        if data.get("scores") is not None:
-            data["scores"] = tuple(data["scores"])
+        for key in ("logprob", "is_greedy"):  # single-continuation fields of earlier versions, never filled
+            data.pop(key, None)
+        for key in ("scores", "greedy"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -210,6 +232,6 @@ class SampleRecord:
     groups: Mapping[str, str] = field(default_factory=dict)  # the sample's groups, for per-group metrics
     trace: str | None = None  # JSON: an adapter's Response.trace, with every candidate's scores added
     reward_scores: tuple[float, ...] | None = None  # a reward model's score per candidate (reward tasks)
-    logprob: float | None = None  # the continuation's log-probability (loglikelihood requests)
-    is_greedy: bool | None = None  # whether greedy decoding would produce the continuation
+    choice_logprobs: tuple[float, ...] | None = None  # loglikelihood requests: each choice's log-probability
+    choice_greedy: tuple[bool, ...] | None = None  # and whether greedy decoding would produce it
     finish_reason: str | None = None  # why generation stopped: stop, length, ...

@@ -43,3 +43,20 @@ class ScriptedGSM8KModel:
 
     def fingerprint(self) -> str:
         return "scripted-gsm8k-v1"
+
+
+class FirstChoiceModel:
+    """Prefers the first option of every multiple-choice question: log-probability 0 for it and
+    -1e9 for the others, so acc and acc_norm both score the share of questions whose gold is first."""
+
+    name = "first-choice"
+    chunk_size = 256
+    cacheable = False
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        return [Response(scores=tuple(0.0 if i == 0 else -1e9 for i in range(len(request.candidates or ()))),
+                         greedy=tuple(i == 0 for i in range(len(request.candidates or ()))))
+                for request in requests]
+
+    def fingerprint(self) -> str:
+        return "first-choice"

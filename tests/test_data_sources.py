@@ -74,3 +74,15 @@ def test_hub_source_goes_through_datasets_with_id_config_and_split(tmp_path: Pat
     samples = Task(load_task("gsm8k"), {}, None).samples()
     assert calls == [("openai/gsm8k", "main", "test"), ("openai/gsm8k", "main", "train")]
     assert len(samples) == 3
+
+
+def test_csv_files_are_read_with_their_header_or_named_columns(tmp_path: Path) -> None:
+    from harness.tasks.datasets import read_rows
+
+    (tmp_path / "header.csv").write_text('\ufeffQuestion,Answer\n"Two\nlines, quoted",B\n', encoding="utf-8")
+    (tmp_path / "bare.csv").write_text('"Two\nlines, quoted",x,B\n', encoding="utf-8")
+    assert read_rows(tmp_path / "header.csv") == [{"Question": "Two\nlines, quoted", "Answer": "B"}]
+    assert read_rows(tmp_path / "bare.csv", ["question", "A", "answer"]) == [
+        {"question": "Two\nlines, quoted", "A": "x", "answer": "B"}]
+    with pytest.raises(UsageError, match=r"bare.csv row 1 has 3 fields but the columns are \['question', 'answer'\]"):
+        read_rows(tmp_path / "bare.csv", ["question", "answer"])

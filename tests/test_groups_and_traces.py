@@ -57,7 +57,7 @@ def test_an_alias_can_point_at_another_data_file(tmp_path: Path) -> None:
     root = write_toy_task(tmp_path)
     result = evaluate("toy-other", "oracle", tasks_dirs=[root], data=root / "data", run_dir=tmp_path / "run", use_cache=False)
     assert result.metrics["metrics"]["exact_match[raw]"]["n"] == 2
-    assert load_task("toy", [root]).dataset.files == {"test": "main.jsonl"}
+    assert load_task("toy", [root]).dataset.files == {"test": ("main.jsonl",)}
 
 
 def test_an_alias_dataset_with_an_unknown_key_names_the_line(tmp_path: Path) -> None:

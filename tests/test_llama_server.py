@@ -90,7 +90,7 @@ def test_loglikelihood_is_refused_because_the_echoed_logprobs_are_one_token_late
     assert len(raw.tokens) == 5  # "The capital of France is": the generated token is not there
     with pytest.raises(UsageError, match="one token late|leave out the token it generated") as raised:
         OpenAIModel(SERVED_NAME, base_url=server).generate(
-            [Request("loglikelihood", "a", prompt="The capital of France is", continuation=" Paris")])
+            [Request("loglikelihood", "a", prompt="The capital of France is", candidates=(" Paris",))])
     assert "hf:FILE.gguf" in str(raised.value)
 
 

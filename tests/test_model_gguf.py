@@ -42,8 +42,8 @@ def test_gguf_file_generates_and_scores_as_its_source_checkpoint(tiny_gguf: Path
     requests.append(Request("generate", "chat", messages=(Message("user", "Tom buys"),),
                             settings=GenerationSettings(max_tokens=6)))
     assert [r.text for r in from_file.generate(requests)] == [r.text for r in from_folder.generate(requests)]
-    scored = [Request("loglikelihood", "l", prompt="Tom buys", continuation=" 3 apples")]
-    assert from_file.generate(scored)[0].logprob == pytest.approx(from_folder.generate(scored)[0].logprob, abs=1e-4)
+    scored = [Request("loglikelihood", "l", prompt="Tom buys", candidates=(" 3 apples", " 4 eggs"))]
+    assert from_file.generate(scored)[0].scores == pytest.approx(from_folder.generate(scored)[0].scores, abs=1e-4)
     assert from_file.render(requests[-1]) == from_folder.render(requests[-1])  # the chat template travelled
 
 

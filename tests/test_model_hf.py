@@ -174,23 +174,130 @@ def test_sampled_requests_with_different_seeds_share_one_batch_and_keep_their_sa
     assert len(set(together)) > 1
 
 
-def test_loglikelihood_matches_a_hand_computation(model: HFModel) -> None:
-    pairs = [("Tom buys 3", " apples"), ("Question: How many eggs are there? Answer:", " 7 + 2 = 9."), ("", "Anna")]
-    requests = [Request("loglikelihood", "l", prompt=c, continuation=x) for c, x in pairs]
+def plain_scores(model: HFModel, pairs: list[tuple[str, str]], max_length: int = 1024) -> list[tuple[float, bool]]:
+    """Reference (logprob, is_greedy) per (context, continuation): one forward pass of its own,
+    tokenised as lm-eval's `_encode_pair` and left-truncated to `max_length` + 1 tokens."""
+    encode = lambda text: model.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    results = []
+    for context, continuation in pairs:
+        stripped = context.rstrip()
+        context, continuation = stripped, context[len(stripped) :] + continuation
+        context_ids = encode(context) if context else [model.tokenizer.bos_token_id]
+        target = encode(context + continuation)[len(context_ids) :] if context else encode(continuation)
+        whole = (context_ids + target)[-(max_length + 1) :]
+        with torch.inference_mode():
+            logits = model.model(input_ids=torch.tensor([whole[:-1]], device=model.device)).logits[0]
+        rows = torch.log_softmax(logits.float(), dim=-1).cpu()[-len(target) :]
+        expected = torch.tensor(target)
+        results.append((rows.gather(-1, expected[:, None]).sum().item(), bool((rows.argmax(-1) == expected).all())))
+    return results
+
+
+def choices(prompt: str, *candidates: str, contexts: tuple[str, ...] | None = None) -> Request:
+    return Request("loglikelihood", prompt[:8], prompt=prompt, candidates=candidates, contexts=contexts)
+
+
+def assert_scores(response, expected: list[tuple[float, bool]]) -> None:  # noqa: ANN001
+    assert response.scores == pytest.approx([logprob for logprob, _ in expected], abs=1e-4)
+    assert response.greedy == tuple(greedy for _, greedy in expected)
+
+
+def test_candidates_score_as_their_own_pairs_with_and_without_contexts(model: HFModel) -> None:
+    """Trailing spaces move to the continuation, an empty context scores after BOS, and
+    candidate i of a request with contexts is scored after prompt + contexts[i]."""
+    question = "Question: How many eggs are there? Answer:"
+    [greedy_text] = [r.text for r in model.generate([ask(question, max_tokens=3)])]
+    plain = choices(question, " apples", greedy_text, " 7 + 2 = 9.")
+    spaced = choices("Tom buys 3 ", "apples", "eggs and then 8 more.", "9")
+    empty = choices("", "Anna", "Tom buys")
+    filled = choices("Tom", " apples", " apples", contexts=(" buys 3", " sells 17 books and then"))
+
+    responses = model.generate([plain, spaced, empty, filled])
+
+    assert_scores(responses[0], plain_scores(model, [(question, candidate) for candidate in plain.candidates]))
+    assert responses[0].greedy == (False, True, False), "the model's own greedy continuation is flagged greedy"
+    assert_scores(responses[1], plain_scores(model, [(spaced.prompt, c) for c in spaced.candidates]))
+    assert_scores(responses[2], plain_scores(model, [("", "Anna"), ("", "Tom buys")]))
+    assert_scores(responses[3], plain_scores(model, [("Tom buys 3", " apples"),
+                                                     ("Tom sells 17 books and then", " apples")]))
+
+
+def test_questions_with_different_choice_counts_share_their_contexts_in_one_call(
+    model: HFModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each context is read once: the model sees fewer tokens than the pairs hold."""
+    shots = "Question: How many apples are there? Answer: 7 + 2 = 9.\n\n" * 3
+    requests = [choices(shots + "Question: How many eggs are there? Answer:", " 9", " 7 + 2 = 9.", " 12"),
+                choices(shots + "Anna buys", " 3 apples"),
+                choices("Tom buys 3 books and then", *(f" {n} more." for n in range(5)))]
+    assert model.scorer.shares_prefixes  # probed once, before the counting
+    fed = []
+    forward = model.model.forward
+    monkeypatch.setattr(model.model, "forward",
+                        lambda **kwargs: fed.append(kwargs["input_ids"].numel()) or forward(**kwargs))
 
     responses = model.generate(requests)
 
-    for (context, continuation), response in zip(pairs, responses):
-        encode = lambda text: model.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-        context_ids = encode(context) if context else [model.tokenizer.bos_token_id]
-        target = encode(context + continuation)[len(encode(context)) :] if context else encode(continuation)
-        ids = torch.tensor([context_ids + target], device=model.device)
-        with torch.inference_mode():
-            logprobs = torch.log_softmax(model.model(input_ids=ids).logits[0].float(), dim=-1).cpu()
-        rows = logprobs[len(context_ids) - 1 : -1]
-        expected = rows.gather(-1, torch.tensor(target)[:, None]).sum().item()
-        assert response.logprob == pytest.approx(expected, abs=1e-4)
-        assert response.is_greedy == bool((rows.argmax(-1) == torch.tensor(target)).all())
+    monkeypatch.undo()
+    assert sum(fed) < 0.6 * sum(response.input_tokens for response in responses)
+    assert [len(r.scores) for r in responses] == [3, 1, 5]
+    for request, response in zip(requests, responses):
+        assert_scores(response, plain_scores(model, [(request.prompt, c) for c in request.candidates]))
+
+
+def test_an_over_long_pair_is_left_truncated_to_the_context_window(tiny_model_dir: Path) -> None:
+    short = HFModel(str(tiny_model_dir), batch_size=4, max_length=12)
+    prompt = "The farmer sells 17 books and then 8 more. Question: How many"
+    request = choices(prompt, " books are there?", " 25")
+
+    [response] = short.generate([request])
+
+    assert len(short.tokenizer(prompt, add_special_tokens=False)["input_ids"]) > 13
+    assert response.input_tokens == 2 * 13
+    assert_scores(response, plain_scores(short, [(prompt, " books are there?"), (prompt, " 25")], max_length=12))
+
+
+MIXED = [choices("Tom buys 3", " apples", " eggs and then 8 more."), choices("", "Anna", "Tom")]
+
+
+def assert_same_numbers(model: HFModel, reference: HFModel) -> None:
+    for mine, theirs in zip(model.generate(MIXED), reference.generate(MIXED)):
+        assert mine.scores == pytest.approx(theirs.scores, abs=1e-4)
+        assert mine.greedy == theirs.greedy
+
+
+def test_eager_attention_takes_the_tree_mask_as_sdpa_does(model: HFModel, tiny_model_dir: Path) -> None:
+    eager = HFModel(str(tiny_model_dir), attn_implementation="eager")
+    assert eager.scorer.shares_prefixes
+    assert_same_numbers(eager, model)
+
+
+def test_a_model_that_ignores_the_tree_mask_is_found_out_and_scored_the_plain_way(
+    model: HFModel, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a recurrent layer or a flash-attention kernel would: the probe sees other numbers."""
+    blind = HFModel(str(tiny_model_dir))
+    forward = blind.model.forward
+    monkeypatch.setattr(blind.model, "forward", lambda attention_mask, position_ids=None, **kwargs: forward(
+        attention_mask=attention_mask if attention_mask.dim() == 2 else None, **kwargs))
+    assert not blind.scorer.shares_prefixes
+    assert_same_numbers(blind, model)
+
+
+def test_rows_longer_than_a_local_attention_window_are_scored_the_plain_way(
+    model: HFModel, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree mask would override a sliding window, so such rows are not packed."""
+    windowed = HFModel(str(tiny_model_dir))
+    assert windowed.scorer.shares_prefixes
+    monkeypatch.setitem(windowed.scorer.__dict__, "window", 4)
+    monkeypatch.setattr(windowed.scorer, "_score_tree", None)  # would fail if called
+    assert_same_numbers(windowed, model)
+
+
+def test_a_candidate_without_tokens_is_a_usage_error_naming_it(model: HFModel) -> None:
+    with pytest.raises(UsageError, match="candidate 1 of sample Tom buys"):
+        model.generate([choices("Tom buys", " 3", "")])
 
 
 def test_other_request_kinds_are_usage_errors(model: HFModel) -> None:

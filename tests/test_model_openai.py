@@ -174,36 +174,35 @@ def test_stop_strings_beyond_four_are_cut_client_side() -> None:
     assert response.finish_reason == "stop"
 
 
-def test_loglikelihood_sums_continuation_tokens_from_echoed_logprobs() -> None:
-    logprobs = {
-        "tokens": ["The", " cat", " sat", " down"],
-        "text_offset": [0, 3, 7, 11],
-        "token_logprobs": [None, -1.0, -0.5, -2.0],
-        "top_logprobs": [None, {" cat": -1.0}, {" on": -0.25, " sat": -0.5}, {" down": -2.0}],
-    }
-    choice = {"index": 0, "text": "The cat sat down", "logprobs": logprobs, "finish_reason": "length"}
-    body = {"id": "x", "object": "text_completion", "created": 0, "model": "echo", "choices": [choice]}
-    request = Request(kind="loglikelihood", sample_id="l", prompt="The cat", continuation=" sat")
-    with served(faults=[Reply(body)]) as (server, model):
-        [response] = model.generate([request])
-    assert (response.logprob, response.is_greedy) == (-0.5, False)
-    sent = server.received[0][1]
-    assert (sent["prompt"], sent["echo"], sent["logprobs"]) == ("The cat sat", True, 1)
-
-
-def test_loglikelihood_without_server_support_is_a_usage_error() -> None:
-    request = Request(kind="loglikelihood", sample_id="l", prompt="The cat", continuation=" sat")
-    with served(faults=["400"]) as (_, model), pytest.raises(UsageError, match="prompt logprobs"):
-        model.generate([request])
-    with served() as (_, model), pytest.raises(UsageError, match="returned no prompt logprobs"):
-        model.generate([request])
-
-
 def echoed(tokens: list[str], token_logprobs: list, top_logprobs: list) -> Reply:
     offsets = [sum(len(token) for token in tokens[:i]) for i in range(len(tokens))]
     logprobs = {"tokens": tokens, "text_offset": offsets, "token_logprobs": token_logprobs, "top_logprobs": top_logprobs}
     choice = {"index": 0, "text": "".join(tokens), "logprobs": logprobs, "finish_reason": "length"}
     return Reply({"id": "x", "object": "text_completion", "created": 0, "model": "echo", "choices": [choice]})
+
+
+def test_loglikelihood_sums_each_candidates_tokens_from_echoed_logprobs() -> None:
+    """One call per candidate, the context filled in with `contexts` (sent one at a time here so
+    the scripted replies meet their candidates in order)."""
+    sat = echoed(["The", " cat", " sat", " down"], [None, -1.0, -0.5, -2.0],
+                 [None, {" cat": -1.0}, {" on": -0.25, " sat": -0.5}, {" down": -2.0}])
+    dog_ran = echoed(["The", " dog", " ran", " off"], [None, -3.0, -0.75, -1.0],
+                     [None, {" dog": -3.0}, {" ran": -0.75}, {" off": -1.0}])
+    request = Request(kind="loglikelihood", sample_id="l", prompt="The", candidates=(" sat", " ran"),
+                      contexts=(" cat", " dog"))
+    with served(faults=[sat, dog_ran], concurrency=1) as (server, model):
+        [response] = model.generate([request])
+    assert (response.scores, response.greedy) == ((-0.5, -0.75), (False, True))
+    assert [(body["prompt"], body["echo"], body["logprobs"]) for _, body in server.received] == [
+        ("The cat sat", True, 1), ("The dog ran", True, 1)]
+
+
+def test_loglikelihood_without_server_support_is_a_usage_error() -> None:
+    request = Request(kind="loglikelihood", sample_id="l", prompt="The cat", candidates=(" sat",))
+    with served(faults=["400"]) as (_, model), pytest.raises(UsageError, match="prompt logprobs"):
+        model.generate([request])
+    with served() as (_, model), pytest.raises(UsageError, match="returned no prompt logprobs"):
+        model.generate([request])
 
 
 def test_echoed_logprobs_one_token_late_are_refused() -> None:
@@ -213,12 +212,12 @@ def test_echoed_logprobs_one_token_late_are_refused() -> None:
                   [None, -9.6, -10.46, -11.23, -11.79, -8.45],
                   [None, {" of": -0.41, " capital": -9.6}, {" the": -1.99, " of": -10.46},
                    {" is": -0.43, " France": -11.23}, {" Paris": -0.26, " is": -11.79}, {".": -0.38, " Paris": -8.45}])
-    request = Request(kind="loglikelihood", sample_id="l", prompt="The capital of France is", continuation=" Paris")
+    request = Request(kind="loglikelihood", sample_id="l", prompt="The capital of France is", candidates=(" Paris",))
     with served(faults=[late]) as (_, model), pytest.raises(UsageError, match="leave out the token it generated"):
         model.generate([request])
     shifted = echoed(["The", " cat", " sat", " on"], [None, -1.0, -0.5, -2.0],
                      [None, {" sat": -0.2, " cat": -1.0}, {" on": -0.1, " sat": -0.5}, {" the": -0.3, " on": -2.0}])
-    cat = Request(kind="loglikelihood", sample_id="l", prompt="The", continuation=" cat sat")
+    cat = Request(kind="loglikelihood", sample_id="l", prompt="The", candidates=(" cat sat",))
     with served(faults=[shifted]) as (_, model), pytest.raises(UsageError, match=r"\(' on'\) is not the most likely"):
         model.generate([cat])
 

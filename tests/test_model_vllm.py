@@ -146,21 +146,25 @@ def test_a_prefilled_assistant_turn_is_continued_in_its_own_chat_call(
     assert [r.text for r in responses] == ["ok", "ok"]
 
 
-def test_loglikelihood_sums_prompt_logprobs_of_the_continuation(
+def test_loglikelihood_sums_prompt_logprobs_of_each_candidate_in_one_call(
     fake_vllm: types.ModuleType, tiny_model_dir: Path
 ) -> None:
     model = load_model(f"vllm:{tiny_model_dir}")
-    request = Request("loglikelihood", "l", prompt="Tom buys 3", continuation=" apples")
+    choices = Request("loglikelihood", "l", prompt="Tom buys 3", candidates=(" apples", " eggs and then"))
+    filled = Request("loglikelihood", "w", prompt="Tom", candidates=(" apples",) * 2, contexts=(" buys 3", " sells 4"))
 
-    [response] = model.generate([request])
+    responses = model.generate([choices, filled])
 
     [(_, prompts, params)] = model.llm.calls
-    context = model.tokenizer.encode("Tom buys 3", add_special_tokens=False)
-    whole = model.tokenizer.encode("Tom buys 3 apples", add_special_tokens=False)
-    assert prompts[0]["prompt_token_ids"] == context + whole[len(context) :]
     assert params.kwargs == {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 1, "detokenize": False}
-    assert response.logprob == pytest.approx(-1.0 * (len(whole) - len(context)))
-    assert response.is_greedy is (whole[len(context) :] == [7] * (len(whole) - len(context)))
+    encode = lambda text: model.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    pairs = [("Tom buys 3", " apples"), ("Tom buys 3", " eggs and then"), ("Tom buys 3", " apples"),
+             ("Tom sells 4", " apples")]
+    assert [prompt["prompt_token_ids"] for prompt in prompts] == [encode(context + ending) for context, ending in pairs]
+    counts = [len(encode(context + ending)) - len(encode(context)) for context, ending in pairs]
+    assert [response.scores for response in responses] == [(-counts[0], -counts[1]), (-counts[2], -counts[3])]
+    assert responses[0].greedy == (False, False)  # the fake's top token is 7, never a continuation's
+    assert responses[0].input_tokens == len(prompts[0]["prompt_token_ids"]) + len(prompts[1]["prompt_token_ids"])
 
 
 def test_fingerprint_tracks_output_settings_only(fake_vllm: types.ModuleType, tiny_model_dir: Path) -> None:

@@ -18,6 +18,7 @@ def test_wheel_contains_tasks_and_installs_working_cli(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/_assets/tasks/gsm8k/task.yaml" in names
     assert "harness/_assets/tasks/gsm8k/prompts/plain.j2" in names
+    assert "harness/_assets/suites/openllm-v1.yaml" in names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)

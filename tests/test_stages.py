@@ -60,7 +60,7 @@ class LoggingModel:
         with open(os.environ["EVENT_LOG"], "a") as log:
             log.writelines(f"generate {request.sample_id}\\n" for request in requests)
         return [Response(text=request.reference if int(request.sample_id) % 2 == 0 else "wrong",
-                         finish_reason="stop", logprob=-1.5, is_greedy=True) for request in requests]
+                         finish_reason="stop") for request in requests]
 
     def fingerprint(self):
         return "logging-v1"
@@ -158,4 +158,5 @@ def test_samples_keep_every_field_the_model_gave(tmp_path: Path, monkeypatch: py
     evaluate("slowscore", LoggingModel(), tasks_dirs=[root / "tasks"], data=root / "data", limit=4,
              run_dir=tmp_path / "run", use_cache=False)
     rows = pq.read_table(tmp_path / "run" / "samples.parquet").to_pylist()
-    assert {(row["logprob"], row["is_greedy"], row["finish_reason"]) for row in rows} == {(-1.5, True, "stop")}
+    # choice_logprobs and choice_greedy are filled for loglikelihood requests only
+    assert {(row["finish_reason"], row["choice_logprobs"], row["choice_greedy"]) for row in rows} == {("stop", None, None)}

@@ -81,7 +81,32 @@ def parse_model_spec(spec: str, model_args: str | None = None) -> ModelSpec:
     name, _, arg_text = rest.partition(",") if "=" not in rest.split(",")[0] else ("", "", rest)
     args = parse_key_values(arg_text, "model argument")
     args.update(parse_key_values(model_args or "", "model argument"))
-    return ModelSpec(backend=backend, name=name, args=args)
+    parsed = ModelSpec(backend=backend, name=name, args=args)
+    _refuse_lm_eval_spelling(parsed, spec, model_args)
+    return parsed
+
+
+# lm-eval's backends for OpenAI-compatible servers; all of them are our `openai:`.
+LM_EVAL_OPENAI_BACKENDS = ("local-completions", "local-chat-completions", "openai-completions", "openai-chat-completions")
+
+
+def _refuse_lm_eval_spelling(parsed: ModelSpec, spec: str, model_args: str | None) -> None:
+    """lm-eval names the checkpoint in --model_args (`--model hf --model_args pretrained=X`); we name
+    it in the spec (`hf:X`). Left alone, `pretrained` would fail as an unknown argument of the
+    backend, which does not tell an lm-eval user what to write instead: this says it exactly."""
+    openai_like = parsed.backend in LM_EVAL_OPENAI_BACKENDS
+    name_key = "model" if openai_like else "pretrained"
+    if name_key not in parsed.args:
+        return
+    rest = {key: value for key, value in parsed.args.items() if key != name_key}
+    backend = "openai" if openai_like else parsed.backend
+    given = f"--model {spec}" + (f" --model-args {model_args}" if model_args else "")
+    if parsed.name:
+        raise UsageError(f"{given}: the spec already names the model ({parsed.name}); drop {name_key}=, which is "
+                         f"lm-eval's spelling: --model {ModelSpec(backend, parsed.name, rest)}")
+    harness_spec = ModelSpec(backend, str(parsed.args[name_key]), rest)
+    raise UsageError(f"{given}: {name_key}= is lm-eval's spelling; harness names the model in the spec: "
+                     f"--model {harness_spec}")
 
 
 def require_kind(requests: Sequence[Request], kind: str, model: str, what: str, tasks: str) -> None:

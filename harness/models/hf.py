@@ -4,7 +4,8 @@ Outputs follow lm-eval's HF backend (prompts tokenised without special tokens an
 to the context window, stop strings cut from the text, loglikelihood of the continuation's
 tokens), so scores compare with lm-eval's. Generation uses continuous batching (`hf_continuous`)
 where it computes what `generate` would, and length-sorted, left-padded `generate` batches
-otherwise; what makes either fast on CPU lives in `hf_decoding`. Checking and loading the
+otherwise; what makes either fast on CPU lives in `hf_decoding`. Loglikelihoods are
+`hf_scoring`'s, which reads a context shared by several choices once. Checking and loading the
 checkpoint are `hf_loading`'s.
 
 The decoding modules import transformers' generation and attention code (seconds on 2 cores), so
@@ -16,9 +17,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import time
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -26,6 +26,7 @@ import torch
 from harness.errors import UsageError
 from harness.models.checkpoints import identity_digest
 from harness.models.hf_loading import Checkpoint, resolve_device, resolve_dtype
+from harness.models.hf_scoring import LoglikelihoodScorer, Row, split_context_continuation
 from harness.types import GenerationSettings, Request, Response
 
 # Bump when a change here changes outputs, so responses cached from the old code are not reused.
@@ -122,8 +123,8 @@ class HFModel:
         return bos if bos is not None else min(self.eos_ids)
 
     @cached_property
-    def _keeps_logits(self) -> bool:
-        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+    def scorer(self) -> LoglikelihoodScorer:
+        return LoglikelihoodScorer(self.model, self.pad_id, self.batch_size, self.max_length)
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Answer `generate` and `loglikelihood` requests; equal settings share batches (seeds
@@ -268,55 +269,38 @@ class HFModel:
         return config
 
     def _score_group(self, requests: list[Request]) -> list[Response]:
-        """Sum of log p(continuation tokens | context), as lm-eval's loglikelihood."""
-        encode = lambda text: self._encode([text])[0]  # noqa: E731
-        pairs = []
-        for request in requests:
-            if request.continuation is None:
-                raise UsageError(
-                    f"loglikelihood request for sample {request.sample_id} has no continuation"
-                )
-            context = self.render(request)
-            pairs.append(
-                split_context_continuation(encode, context, request.continuation, self.prefix_id)
-            )
-        sequences = [(context + ending)[-(self.max_length + 1) :] for context, ending in pairs]
-        counts = [min(len(ending), len(seq) - 1) for (_, ending), seq in zip(pairs, sequences)]
-        responses = [Response()] * len(requests)
-        for batch in self._batches([len(seq) for seq in sequences]):
-            started = time.perf_counter()
-            scores = self._score_batch([sequences[i] for i in batch], [counts[i] for i in batch])
-            latency = (time.perf_counter() - started) / len(batch)
-            for index, (logprob, greedy) in zip(batch, scores):
-                responses[index] = Response(
-                    logprob=logprob,
-                    is_greedy=greedy,
-                    input_tokens=len(sequences[index]),
-                    latency_s=latency,
-                )
+        """Each candidate's sum of log p(continuation tokens | context), as lm-eval's
+        loglikelihood; the pairs of all the requests are scored together, so that contexts
+        shared by choices (and few-shot examples shared by questions) are read once."""
+        scorer = self.scorer  # loading the model is no request's latency
+        started = time.perf_counter()
+        # remembered: every choice of a question encodes the question's context
+        encode = lru_cache(maxsize=None)(lambda text: self._encode([text])[0])
+        rows = [self._choice_rows(request, encode) for request in requests]
+        results = scorer.score([row for choices in rows for row in choices])
+        latency = (time.perf_counter() - started) / len(requests)
+        responses, start = [], 0
+        for choices in rows:
+            scores, greedy = zip(*results[start : start + len(choices)])
+            start += len(choices)
+            responses.append(Response(scores=scores, greedy=greedy, latency_s=latency,
+                                      input_tokens=sum(len(row.tokens) + 1 for row in choices)))
         return responses
 
-    def _score_batch(self, sequences: list[list[int]], counts: list[int]) -> list[tuple[float, bool]]:
-        """One right-padded forward pass. Only positions that predict continuation tokens get
-        logits: memory is batch x continuation x vocabulary, not x context."""
-        input_ids, attention_mask = _pad([seq[:-1] for seq in sequences], self.pad_id, left=False)
-        width = input_ids.shape[1]
-        keep = max(width - (len(seq) - 1 - count) for seq, count in zip(sequences, counts))
-        with torch.inference_mode():
-            logits = self.model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-                **({"logits_to_keep": keep} if self._keeps_logits else {}),
-            ).logits[:, -keep:]
-            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
-        results = []
-        for row, (seq, count) in enumerate(zip(sequences, counts)):
-            start = len(seq) - 1 - count - (width - keep)
-            predicted = logprobs[row, start : start + count]
-            target = torch.tensor(seq[len(seq) - count :], dtype=torch.long)
-            total = predicted.gather(-1, target[:, None]).sum().item()
-            results.append((total, bool((predicted.argmax(-1) == target).all())))
-        return results
+    def _choice_rows(self, request: Request, encode: Callable[[str], list[int]]) -> list[Row]:
+        """Candidate i's row: its tokens after the prompt (plus `contexts[i]`), as lm-eval's
+        `_encode_pair` splits them."""
+        prompt = self.render(request)
+        candidates = request.candidates or ()
+        rows = []
+        for index, (context, candidate) in enumerate(zip(request.contexts or [""] * len(candidates), candidates)):
+            context_ids, continuation_ids = split_context_continuation(encode, prompt + context, candidate,
+                                                                        self.prefix_id)
+            if not continuation_ids:
+                raise UsageError(f"candidate {index} of sample {request.sample_id} ({candidate!r}) has no tokens to "
+                                 "score; give every choice some text")
+            rows.append(Row.of(context_ids, continuation_ids, self.max_length))
+        return rows
 
 
 def render_prompt(tokenizer: Any, request: Request, chat_template: bool | None, model: str) -> str:
@@ -356,24 +340,6 @@ def chat_turns(
     if request.messages is None:
         return [{"role": "user", "content": request.prompt or ""}]
     return [message.as_openai() for message in request.messages]
-
-
-def split_context_continuation(
-    encode: Callable[[str], list[int]], context: str, continuation: str, prefix_id: int
-) -> tuple[list[int], list[int]]:
-    """lm-eval's `_encode_pair`, so loglikelihoods match its numbers.
-
-    Trailing whitespace moves from the context to the continuation ("Answer:" + " Paris" is how
-    BPE models saw it in training), and the continuation's tokens are the tail of the whole
-    string's tokens, so a merge across the boundary is scored as part of the continuation.
-    """
-    if not context:
-        return [prefix_id], encode(continuation)
-    spaces = len(context) - len(context.rstrip())
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    context_ids = encode(context)
-    return context_ids, encode(context + continuation)[len(context_ids) :]
 
 
 def _eos_ids(model: Any, tokenizer: Any, name: str) -> set[int]:

@@ -110,23 +110,26 @@ class OpenAIModel:
         return f"openai:{digest}"
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        """Answer `generate` and `loglikelihood` requests, at most `concurrency` in flight.
+        """Answer `generate` and `loglikelihood` requests, at most `concurrency` calls in flight
+        (a loglikelihood request makes one call per candidate).
 
-        On a failure the queued requests are dropped rather than sent to a failing server.
+        On a failure the queued calls are dropped rather than sent to a failing server.
         """
+        calls = [self._calls(request) for request in requests]  # a request it cannot answer: nothing is sent
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(self._answer, request) for request in requests]
+            futures = [[pool.submit(call) for call in group] for group in calls]
             try:
-                return [future.result() for future in futures]
+                return [joined(request, [future.result() for future in group])
+                        for request, group in zip(requests, futures)]
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
 
-    def _answer(self, request: Request) -> Response:
+    def _calls(self, request: Request) -> list[Callable[[], Response]]:
         if request.kind == "generate":
-            return self._generate_one(request)
+            return [partial(self._generate_one, request)]
         if request.kind == "loglikelihood":
-            return self._score_continuation(request)
+            return [partial(self._score_candidate, request, index) for index in range(len(request.candidates or ()))]
         raise UsageError(
             f"the openai backend cannot answer {request.kind!r} requests (sample "
             f"{request.sample_id}); it answers generate and loglikelihood"
@@ -180,21 +183,23 @@ class OpenAIModel:
             args["seed"] = settings.seed
         return args
 
-    def _score_continuation(self, request: Request) -> Response:
-        """Echo context + continuation with logprobs and sum the continuation's tokens.
+    def _score_candidate(self, request: Request, index: int) -> Response:
+        """Echo context + candidate `index` with logprobs and sum the candidate's tokens.
 
         max_tokens is 1, not 0, because vLLM rejects 0; the one generated token lies past the
         text and is left out by its offset, as lm-eval does.
         """
-        if self.endpoint == "chat" or request.prompt is None or request.continuation is None:
+        if self.endpoint == "chat" or request.prompt is None:
             raise UsageError(
-                f"openai:{self.name} cannot score request {request.sample_id!r} (needs a prompt, a "
-                f"continuation and endpoint=completions or auto): {LOGLIKELIHOOD_HELP}"
+                f"openai:{self.name} cannot score request {request.sample_id!r} (needs a plain prompt and "
+                f"endpoint=completions or auto): {LOGLIKELIHOOD_HELP}"
             )
+        context = request.prompt + (request.contexts[index] if request.contexts else "")
+        text = context + (request.candidates or ())[index]
         call = partial(
             self._client.completions.create,
             model=self.name,
-            prompt=request.prompt + request.continuation,
+            prompt=text,
             max_tokens=1,
             temperature=0.0,
             echo=True,
@@ -209,20 +214,16 @@ class OpenAIModel:
         if logprobs is None or not logprobs.text_offset or not logprobs.token_logprobs:
             raise UsageError(f"{self._where()} returned no prompt logprobs; {LOGLIKELIHOOD_HELP}")
         problem = misaligned_logprobs(logprobs.text_offset, logprobs.tokens or [], logprobs.top_logprobs or [],
-                                      end=len(request.prompt) + len(request.continuation))
+                                      end=len(text))
         if problem is not None:
             raise UsageError(f"{self._where()} returns prompt logprobs that cannot be trusted: {problem}. "
                              f"{MISALIGNED_HELP}")
         logprob, is_greedy = continuation_logprob(
             logprobs.text_offset, logprobs.token_logprobs, logprobs.top_logprobs or [],
-            start=len(request.prompt), end=len(request.prompt) + len(request.continuation),
+            start=len(context), end=len(text),
         )
-        return Response(
-            logprob=logprob,
-            is_greedy=is_greedy,
-            input_tokens=token_counts(completion)[0],
-            latency_s=latency,
-        )
+        return Response(scores=(logprob,), greedy=(is_greedy,), input_tokens=token_counts(completion)[0],
+                        latency_s=latency)
 
     def _with_retries(self, call: Callable[[], T]) -> tuple[T, float]:
         """Run `call`, retrying transient failures; returns its result and the last attempt's time."""
@@ -278,6 +279,19 @@ def reject_misspelled_arguments(request_args: dict[str, Any]) -> None:
         close = difflib.get_close_matches(key, ours, n=1, cutoff=0.75)
         if close:
             raise UsageError(f"unknown openai argument {key!r}: did you mean {close[0]}?")
+
+
+def joined(request: Request, answers: list[Response]) -> Response:
+    """A request's answer from its calls' answers: a loglikelihood request's one per candidate."""
+    if request.kind != "loglikelihood":
+        return answers[0]
+    tokens = [answer.input_tokens for answer in answers]
+    return Response(
+        scores=tuple(score for answer in answers for score in answer.scores or ()),
+        greedy=tuple(greedy for answer in answers for greedy in answer.greedy or ()),
+        input_tokens=sum(count for count in tokens if count is not None) if None not in tokens else None,
+        latency_s=sum(answer.latency_s for answer in answers),
+    )
 
 
 def chat_messages(request: Request) -> list[dict[str, Any]]:

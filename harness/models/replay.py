@@ -71,6 +71,10 @@ class ReplayModel:
             return [self._from_run(request) for request in requests]
         results = []
         for request in requests:
+            if request.kind in ("loglikelihood", "reward"):
+                raise UsageError(f"replay file {self.path} holds response texts, and sample {request.sample_id!r} asks "
+                                 f"for a {request.kind} answer ({'log-probabilities of its choices' if request.kind == 'loglikelihood' else 'scores'}), "
+                                 "which no text holds; replay a run dir (replay:RUN_DIR) or run a model")
             text = self._responses.get((request.sample_id, request.attempt))
             if text is None:
                 results.append(Response(error=self._missing(request)))

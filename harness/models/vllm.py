@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 from harness.errors import UsageError
 from harness.models.checkpoints import checkpoint_identity, identity_digest
-from harness.models.hf import chat_turns, render_prompt, split_context_continuation
+from harness.models.hf import chat_turns, render_prompt
+from harness.models.hf_scoring import split_context_continuation
 from harness.types import GenerationSettings, Request, Response
 
 # Engine arguments that change what the model outputs, hence part of the fingerprint.
@@ -133,40 +134,37 @@ class VLLMModel:
         return [response for response in responses if response is not None]
 
     def _score(self, requests: list[Request]) -> list[Response]:
+        """Every (context, candidate) pair of every request in one `generate` call; vLLM's
+        prefix caching computes a context shared by several candidates once."""
         prefix = self.tokenizer.bos_token_id
         if prefix is None:
             prefix = self.tokenizer.eos_token_id
         encode = lambda text: self.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
-        pairs = []
+        pairs: list[list[tuple[list[int], list[int]]]] = []
         for request in requests:
-            if request.continuation is None:
-                raise UsageError(
-                    f"loglikelihood request for sample {request.sample_id} has no continuation"
-                )
-            context = render_prompt(self.tokenizer, request, self.chat_template, f"vllm:{self.name}")
-            pairs.append(split_context_continuation(encode, context, request.continuation, prefix))
-        params = self._sampling_params(
-            temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False
-        )
+            prompt = render_prompt(self.tokenizer, request, self.chat_template, f"vllm:{self.name}")
+            candidates = request.candidates or ()
+            contexts = request.contexts or ("",) * len(candidates)
+            pairs.append([split_context_continuation(encode, prompt + context, candidate, prefix)
+                          for context, candidate in zip(contexts, candidates)])
+        params = self._sampling_params(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False)
         started = time.perf_counter()
-        outputs = self.llm.generate(
-            [{"prompt_token_ids": context + continuation} for context, continuation in pairs],
+        outputs = iter(self.llm.generate(
+            [{"prompt_token_ids": context + continuation} for choices in pairs for context, continuation in choices],
             params,
             use_tqdm=False,
-        )
+        ))
         latency = (time.perf_counter() - started) / len(requests)
         responses = []
-        for (context, continuation), output in zip(pairs, outputs):
-            positions = output.prompt_logprobs[len(context) :]
-            logprob, greedy = _continuation_logprob(positions, continuation)
-            responses.append(
-                Response(
-                    logprob=logprob,
-                    is_greedy=greedy,
-                    input_tokens=len(context) + len(continuation),
-                    latency_s=latency,
-                )
-            )
+        for choices in pairs:
+            scored = [_continuation_logprob(next(outputs).prompt_logprobs[len(context) :], continuation)
+                      for context, continuation in choices]
+            responses.append(Response(
+                scores=tuple(logprob for logprob, _ in scored),
+                greedy=tuple(greedy for _, greedy in scored),
+                input_tokens=sum(len(context) + len(continuation) for context, continuation in choices),
+                latency_s=latency,
+            ))
         return responses
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.errors import UsageError
-from harness.report.runs import PROMPT_HASH, RunInfo, load_run, scores_by_sample
+from harness.report.runs import GROUP_PREFIX, PROMPT_HASH, RunInfo, load_run, scores_by_sample
 from harness.report.significance import (CORRECTIONS, McNemar, PairedBootstrap, adjust, is_binary, mcnemar_exact,
                                          paired_bootstrap)
 
@@ -118,9 +118,9 @@ def shared_labels(base: RunInfo, new: RunInfo, wanted: Sequence[str] | None) -> 
     return [label for label in labels if label in wanted], []
 
 
-def _pair(base: RunInfo, new: RunInfo, labels: Sequence[str]) -> tuple[pa.Table, int, int]:
+def _pair(base: RunInfo, new: RunInfo, labels: Sequence[str], groups: Sequence[str] = ()) -> tuple[pa.Table, int, int]:
     """Samples of both runs joined on (id, attempt); the count of samples only in the base and only in the new run."""
-    left, right = scores_by_sample(base, labels), scores_by_sample(new, labels)
+    left, right = scores_by_sample(base, labels, groups), scores_by_sample(new, labels, groups)
     joined = left.join(right, keys=["id", "attempt"], join_type="inner", left_suffix="@base", right_suffix="@new")
     joined = joined.sort_by([("subset@base", "ascending"), ("id", "ascending"), ("attempt", "ascending")])
     return joined, left.num_rows - joined.num_rows, right.num_rows - joined.num_rows
@@ -152,8 +152,15 @@ def _changed_samples(joined: pa.Table, label: str, base: np.ndarray, new: np.nda
             for i, row in enumerate(rows)]
 
 
-def compare_runs(base: RunInfo, new: RunInfo, labels: Sequence[str] | None = None, seed: int = 0) -> RunComparison:
-    """Paired per-metric comparison of `new` against `base`, per subset and, when there are several, overall.
+def shared_groups(base: RunInfo, new: RunInfo) -> list[str]:
+    """Groups both runs report in metrics.json (MATH's level and subject, MMLU's subjects)."""
+    return sorted(set(base.metrics.get("groups", {})) & set(new.metrics.get("groups", {})))
+
+
+def compare_runs(base: RunInfo, new: RunInfo, labels: Sequence[str] | None = None, seed: int = 0,
+                 by_group: bool = False) -> RunComparison:
+    """Paired per-metric comparison of `new` against `base`, per subset and, when there are several, overall;
+    with `by_group`, also per value of each group both runs report (scope `level=Level 5`).
 
     With one comparable subset the overall row would repeat it, and count twice in the correction.
     """
@@ -161,7 +168,8 @@ def compare_runs(base: RunInfo, new: RunInfo, labels: Sequence[str] | None = Non
     if problems:
         return RunComparison(base, new, problems=problems)
     chosen, label_warnings = shared_labels(base, new, labels)
-    joined, only_base, only_new = _pair(base, new, chosen)
+    groups = shared_groups(base, new) if by_group else []
+    joined, only_base, only_new = _pair(base, new, chosen, groups)
     result = RunComparison(base, new, warnings=warnings + label_warnings, shared=joined.num_rows,
                            only_base=only_base, only_new=only_new)
     if joined.num_rows == 0:
@@ -187,6 +195,12 @@ def compare_runs(base: RunInfo, new: RunInfo, labels: Sequence[str] | None = Non
         for subset in scopes:
             mask = subsets == subset
             result.rows.append(_compare_scope(base.task_key, label, subset, base_scores[mask], new_scores[mask], seed))
+        for group in groups:
+            values = np.asarray(joined[f"{GROUP_PREFIX}{group}@base"].to_pylist(), dtype=object)
+            for value in sorted({value for value in values[comparable] if value is not None}):
+                mask = comparable & (values == value)
+                result.rows.append(_compare_scope(base.task_key, label, f"{group}={value}", base_scores[mask],
+                                                  new_scores[mask], seed))
         result.changed.extend(_changed_samples(joined, label, base_scores, new_scores, comparable))
     return result
 
@@ -207,7 +221,8 @@ def mark_significance(rows: Sequence[MetricComparison], alpha: float, correction
 
 
 def compare_paths(base: Path, new: Path, labels: Sequence[str] | None = None, alpha: float = 0.05,
-                  correction: str = "holm") -> RunComparison:
-    """`harness compare`: load both runs, compare them and mark significance over all compared rows."""
-    comparison = compare_runs(load_run(base), load_run(new), labels)
+                  correction: str = "holm", by_group: bool = True) -> RunComparison:
+    """`harness compare`: load both runs, compare them (per group value too, unless `by_group` is off)
+    and mark significance over all compared rows. The gate compares subsets only."""
+    comparison = compare_runs(load_run(base), load_run(new), labels, by_group=by_group)
     return replace(comparison, rows=mark_significance(comparison.rows, alpha, correction))

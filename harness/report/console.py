@@ -82,6 +82,26 @@ def print_metrics(metrics: Mapping[str, Any], title: str) -> None:
         print_headline(headline, (metrics.get("summary") or {}).get("note"))
 
 
+def print_suite(metrics: Mapping[str, Any], title: str) -> None:
+    """A suite's metrics.json: one row per task (its headline metric, value, CI, n), then the mean,
+    or why the mean is not computable."""
+    table = Table(title=Text(title))
+    for column, justify in (("task", "left"), ("metric", "left"), ("shots", "right"), ("value", "right"),
+                            ("95% CI", "right"), ("n", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for label, row in metrics["tasks"].items():
+        shots = "" if row.get("num_fewshot") is None else str(row["num_fewshot"])
+        metric = row["metric"] + (" (mean over subsets)" if row.get("aggregate") == "subset_mean" else "")
+        table.add_row(Text(label), Text(metric), shots, *_value_cells(row))
+    aggregate = metrics["aggregate"]
+    value = "n/a" if aggregate["value"] is None else f"{100 * aggregate['value']:.2f}"
+    table.add_row(Text(f"{aggregate['method']} over {len(metrics['tasks'])} tasks", style="bold"), "", "", value, "", "")
+    console = STDOUT if STDOUT.is_terminal else Console(width=120)  # piped output: wide enough for a row per task
+    console.print(table)
+    if aggregate["value"] is None:
+        console.print(Text(aggregate["reason"], style="yellow"))
+
+
 def print_headline(headline: Mapping[str, float | None], note: str | None) -> None:
     """A task's own scores as the benchmark's authors compute them (a summary's `headline`):
     RewardBench's weighted sections and overall, say, which no per-sample mean above equals."""
@@ -113,6 +133,16 @@ def print_tasks(specs: Sequence[TaskSpec]) -> None:
         table.add_column(column)
     for spec in specs:
         table.add_row(spec.name, spec.version, ", ".join(spec.variants) or "-", spec.description)
+    STDOUT.print(table)
+
+
+def print_suites(suites: Sequence[Any]) -> None:
+    """The built-in suites (`SuiteSpec`s): run one with `harness run --task NAME`."""
+    table = Table(title="suites (harness run --task NAME)")
+    for column in ("suite", "tasks", "description"):
+        table.add_column(column)
+    for suite in suites:
+        table.add_row(suite.name, ", ".join(entry.label for entry in suite.tasks), suite.description)
     STDOUT.print(table)
 
 

@@ -15,16 +15,18 @@ from typing import Mapping, Sequence
 import pyarrow.parquet as pq
 
 from harness.errors import UsageError
-from harness.report.leaderboard_cells import Cell, SubsetStats, column_cell, not_available, pooled_cell
+from harness.report.leaderboard_cells import (Cell, SubsetStats, column_cell, headline_cell, mean_cell, not_available,
+                                              pooled_cell)
 from harness.report.leaderboard_pages import run_slug
 from harness.report.leaderboard_read import RunJob, read_runs
 from harness.report.leaderboard_render import write_outputs
 from harness.report.leaderboard_select import Row, Selection, select_runs
-from harness.report.leaderboard_spec import HeatmapSpec, LeaderboardSpec, load_leaderboard_spec, resolve_spec_path
+from harness.report.leaderboard_spec import ColumnSpec, HeatmapSpec, LeaderboardSpec, load_leaderboard_spec, resolve_spec_path
 from harness.report.runs import RunInfo, find_runs
 from harness.progress import Progress, SilentProgress
 
 DEFAULT_MAX_SAMPLES = 500
+StatsKey = tuple[int, str, str | None]  # (run index, metric label, group or None for subsets)
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,16 @@ def build_leaderboard(spec_path: Path, runs_dirs: Sequence[Path], out_dir: Path,
     board = Leaderboard(spec=spec, selection=selection, slugs=[run_slug(run) for run in selection.runs])
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     labels = _labels_by_task(spec)
+    groups = {task: tuple(sorted({column.group for column in spec.columns if column.task == task and column.group}))
+              for task in spec.tasks()}
     jobs = [RunJob(index, run, tuple(labels[run.task]), out_dir / "runs" / f"{board.slugs[index]}.html", spec.title,
-                   max_samples) for index, run in enumerate(selection.runs)]
-    stats: dict[tuple[int, str], Mapping[str, SubsetStats]] = {}
+                   max_samples, groups[run.task]) for index, run in enumerate(selection.runs)]
+    stats: dict[StatsKey, Mapping[str, SubsetStats]] = {}
     progress = progress or SilentProgress()
     progress.start(sum(_row_count(run) for run in selection.runs), 0)
     try:
         for result in read_runs(jobs, progress.advance):
-            stats.update({(result.index, label): sums for label, sums in result.stats.items()})
+            stats.update({(result.index, label, group): sums for (label, group), sums in result.stats.items()})
     finally:
         progress.stop()
     _fill_cells(board, stats)
@@ -104,7 +108,7 @@ def build_leaderboard(spec_path: Path, runs_dirs: Sequence[Path], out_dir: Path,
 def _labels_by_task(spec: LeaderboardSpec) -> dict[str, list[str]]:
     """Metric labels each task's runs need, the first column's first: it decides what a run page calls a failure."""
     labels: dict[str, list[str]] = defaultdict(list)
-    for column in spec.columns:
+    for column in (column for column in spec.columns if not column.mean_of):
         if column.metric not in labels[column.task]:
             labels[column.task].append(column.metric)
     return labels
@@ -115,26 +119,46 @@ def _row_count(run: RunInfo) -> int:
     return int(count) if isinstance(count, int) else pq.ParquetFile(run.samples_path).metadata.num_rows
 
 
-def _fill_cells(board: Leaderboard, stats: Mapping[tuple[int, str], Mapping[str, SubsetStats]]) -> None:
+def _fill_cells(board: Leaderboard, stats: Mapping[StatsKey, Mapping[str, SubsetStats]]) -> None:
     """Every column's cells, rows sorted by the spec's column (n/a last), then the heatmaps."""
     spec, selection = board.spec, board.selection
     cells: dict[str, dict[str, Cell]] = {row.key: {} for row in selection.rows}
     for column in spec.columns:
-        covering = [index for index, run in enumerate(selection.runs) if run.task == column.task]
-        expected = set(column.named_subsets())
-        for index in covering:
-            expected.update(subset for subset in stats[(index, column.metric)] if column.selects(subset))
-        board.column_subsets[column.id] = sorted(expected)
-        if covering and not expected:
-            board.warnings.append(f"column {column.id!r}: subsets {', '.join(column.subsets)} match no subset of any run")
-        for row in selection.rows:
-            run_index = row.runs.get(column.task)
-            cells[row.key][column.id] = (
-                not_available(f"no eligible {column.task} run for this row") if run_index is None else
-                column_cell(column, run_index, selection.runs[run_index], stats[(run_index, column.metric)], expected))
+        if column.mean_of:  # declared after the columns it averages, so those are filled
+            for row in selection.rows:
+                cells[row.key][column.id] = mean_cell(column.mean_of, [cells[row.key][part] for part in column.mean_of])
+            continue
+        for row_key, cell in _column_cells(board, column, stats).items():
+            cells[row_key][column.id] = cell
     board.warnings += [f"no eligible run of task {task!r}: its columns are n/a" for task in selection.tasks_without_runs]
     board.rows = _sorted_rows(spec, selection.rows, cells)
     board.heatmaps = [_heatmap(view, board, stats) for view in spec.heatmaps]
+
+
+def _column_cells(board: Leaderboard, column: ColumnSpec, stats: Mapping[StatsKey, Mapping[str, SubsetStats]]) -> dict[str, Cell]:
+    """One column's cell per row; records the subsets (or group values) it covers, warns when none matches."""
+    selection = board.selection
+    covering = [index for index, run in enumerate(selection.runs) if run.task == column.task]
+    expected = set(column.named_subsets())
+    if column.headline is None:
+        for index in covering:
+            expected.update(subset for subset in stats[(index, column.metric, column.group)] if column.selects(subset))
+        if covering and not expected:
+            what = f"values of group {column.group!r}" if column.group else "subsets"
+            board.warnings.append(f"column {column.id!r}: {what} {', '.join(column.subsets) or 'all'} match no "
+                                  f"{'value' if column.group else 'subset'} of any run")
+    board.column_subsets[column.id] = sorted(expected)
+    cells = {}
+    for row in selection.rows:
+        index = row.runs.get(column.task)
+        if index is None:
+            cells[row.key] = not_available(f"no eligible {column.task} run for this row")
+        elif column.headline is not None:
+            cells[row.key] = headline_cell(column, index, selection.runs[index])
+        else:
+            cells[row.key] = column_cell(column, index, selection.runs[index], stats[(index, column.metric, column.group)],
+                                         expected)
+    return cells
 
 
 def _sorted_rows(spec: LeaderboardSpec, rows: Sequence[Row], cells: dict[str, dict[str, Cell]]) -> list[RowResult]:
@@ -148,7 +172,7 @@ def _sorted_rows(spec: LeaderboardSpec, rows: Sequence[Row], cells: dict[str, di
     return [RowResult(row=row, rank=rank, cells=cells[row.key]) for rank, row in enumerate(ordered, start=1)]
 
 
-def _heatmap(view: HeatmapSpec, board: Leaderboard, stats: Mapping[tuple[int, str], Mapping[str, SubsetStats]]) -> HeatmapResult:
+def _heatmap(view: HeatmapSpec, board: Leaderboard, stats: Mapping[StatsKey, Mapping[str, SubsetStats]]) -> HeatmapResult:
     """One cell per (row, panel, x): the subset's own mean, with metrics.json's interval for that subset."""
     column = board.spec.column(view.column)
     cells: dict[tuple[str, str, str], Cell] = {}
@@ -158,7 +182,7 @@ def _heatmap(view: HeatmapSpec, board: Leaderboard, stats: Mapping[tuple[int, st
         index = result.row.runs.get(column.task)
         if index is None:
             continue
-        run_stats = stats[(index, column.metric)]
+        run_stats = stats[(index, column.metric, column.group)]
         for subset in (subset for subset in run_stats if column.selects(subset)):
             parts = view.fields(subset)
             if parts is None:
@@ -167,7 +191,7 @@ def _heatmap(view: HeatmapSpec, board: Leaderboard, stats: Mapping[tuple[int, st
             panels.add(panel)
             xs.add(x)
             cells[(result.row.key, panel, x)] = pooled_cell(index, board.selection.runs[index], column.metric,
-                                                           [subset], run_stats)
+                                                           [subset], run_stats, group=column.group)
     if any(column.task in result.row.runs for result in board.rows) and not cells:
         board.warnings.append(f"heatmap {view.title!r}: no subset matches {view.subset_name!r}")
     return HeatmapResult(spec=view, panels=sorted(panels), xs=sorted(xs), cells=cells)

@@ -121,28 +121,66 @@ def not_available(reason: str, run: int | None = None, subsets: Sequence[str] = 
 
 def column_cell(column: ColumnSpec, run_index: int, run: RunInfo, stats: Mapping[str, SubsetStats],
                 expected: set[str]) -> Cell:
-    """The column's value for one run; `expected` is every subset the column covers in some row."""
+    """The column's value for one run; `expected` is every subset (or group value) the column covers in some row."""
+    if column.group is not None and not stats:
+        return not_available(f"the run's samples carry no {column.group!r} group", run_index)
     if not stats or all(entry.missing == entry.rows for entry in stats.values()):
         return not_available(f"the run has no per-sample {column.metric!r} scores", run_index)
     selected = sorted(subset for subset in stats if column.selects(subset))
     if not selected:
-        return not_available(f"no subset of the run matches {', '.join(column.subsets)}", run_index)
+        what = f"value of group {column.group!r}" if column.group else "subset"
+        return not_available(f"no {what} of the run matches {', '.join(column.subsets)}", run_index)
     missing_subsets = tuple(sorted(expected - set(selected)))
     if column.aggregate == "subset_mean":
         return _subset_mean(run_index, [stats[subset] for subset in selected], selected, missing_subsets)
-    return pooled_cell(run_index, run, column.metric, selected, stats, missing_subsets)
+    return pooled_cell(run_index, run, column.metric, selected, stats, missing_subsets, column.group)
+
+
+def headline_cell(column: ColumnSpec, run_index: int, run: RunInfo) -> Cell:
+    """The task's own official score named `column.headline`, as its metrics.json summary reports it
+    (RewardBench's weighted sections): no interval, since the task's formula reports none."""
+    headline = (run.metrics.get("summary") or {}).get("headline") or {}
+    if column.headline not in headline:
+        return not_available(f"the run reports no official score {column.headline!r} "
+                             f"(its summary.headline has: {', '.join(headline) or 'nothing'})", run_index)
+    value = headline[column.headline]
+    if value is None:
+        return not_available(f"{column.headline!r} was not measured in this run (summary.headline is null)", run_index)
+    n = int((run.metrics.get("metrics", {}).get(column.metric) or {}).get("n") or 0)
+    return Cell(status="ok", value=float(value), n=n, run=run_index,
+                reason="the task's official formula (metrics.json summary.headline); no interval")
+
+
+def mean_cell(column_ids: Sequence[str], parts: Sequence[Cell]) -> Cell:
+    """The unweighted mean of a row's cells in other columns; n/a when one of them is (a mean over
+    fewer columns would not be the same number). Its interval combines theirs as independent
+    normal errors, sqrt(sum of squared half-widths)/K, when every part has one."""
+    missing = [column for column, cell in zip(column_ids, parts) if cell.value is None]
+    if missing:
+        return not_available(f"no value in {', '.join(missing)}, so the mean is not computable")
+    value = sum(cell.value for cell in parts) / len(parts)  # type: ignore[misc]
+    halves = [(cell.ci_high - cell.ci_low) / 2 for cell in parts if cell.ci_low is not None and cell.ci_high is not None]
+    half = math.sqrt(sum(h * h for h in halves)) / len(parts) if len(halves) == len(parts) else None
+    partial = [column for column, cell in zip(column_ids, parts) if cell.status == "incomplete"]
+    return Cell(status="incomplete" if partial else "ok", value=value,
+                ci_low=value - half if half is not None else None, ci_high=value + half if half is not None else None,
+                ci_method=NORMAL if half is not None else None, n=sum(cell.n for cell in parts),
+                unscored=sum(cell.unscored for cell in parts),
+                reason=f"incomplete columns: {', '.join(partial)}" if partial else "")
 
 
 def pooled_cell(run_index: int, run: RunInfo, label: str, selected: Sequence[str],
-                stats: Mapping[str, SubsetStats], missing_subsets: tuple[str, ...] = ()) -> Cell:
-    """The mean over every scored sample of `selected`; metrics.json's bootstrap CI where it has one."""
+                stats: Mapping[str, SubsetStats], missing_subsets: tuple[str, ...] = (),
+                group: str | None = None) -> Cell:
+    """The mean over every scored sample of `selected` (subsets, or values of `group`);
+    metrics.json's bootstrap CI where it has one."""
     chosen = [stats[subset] for subset in selected]
     scored = sum(entry.scored for entry in chosen)
     unscored = sum(entry.unscored + entry.missing for entry in chosen)
     if scored == 0:
         return not_available(f"no scored samples ({unscored} unscored)", run_index, selected)
     value = sum(entry.total for entry in chosen) / scored
-    reported = _reported_entry(run, label, selected, set(stats))
+    reported = _reported_entry(run, label, selected, set(stats), group)
     if reported is not None:
         low, high, method = reported["ci_low"], reported["ci_high"], BOOTSTRAP
     else:
@@ -153,9 +191,13 @@ def pooled_cell(run_index: int, run: RunInfo, label: str, selected: Sequence[str
     return _finish(run_index, value, low, high, method, scored, unscored, tuple(selected), missing_subsets)
 
 
-def _reported_entry(run: RunInfo, label: str, selected: Sequence[str], all_subsets: set[str]) -> Mapping[str, Any] | None:
-    """metrics.json's entry for exactly this selection (the whole run, or one subset), if it has an interval."""
-    if set(selected) == all_subsets:
+def _reported_entry(run: RunInfo, label: str, selected: Sequence[str], all_subsets: set[str],
+                    group: str | None = None) -> Mapping[str, Any] | None:
+    """metrics.json's entry for exactly this selection (the whole run, or one subset or group value), if it
+    has an interval. All of a group's values need not be the whole run (a sample may lack the group)."""
+    if group is not None:
+        entry = run.metrics.get("groups", {}).get(group, {}).get(selected[0], {}).get(label) if len(selected) == 1 else None
+    elif set(selected) == all_subsets:
         entry = run.metrics.get("metrics", {}).get(label)
     elif len(selected) == 1:
         entry = run.metrics.get("subsets", {}).get(selected[0], {}).get(label)

@@ -79,9 +79,11 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
     return {
         "name": spec.name, "title": spec.title, "description": spec.description, "spec": str(spec.path),
         "ci_methods": CI_METHODS, "sort": {"column": spec.sort_column, "order": spec.sort_order},
-        "eligibility": {"runs": spec.runs, "task_versions": {task: vars(identity) for task, identity in selection.identities.items()}},
+        "eligibility": {"runs": spec.runs, "task_versions": {task: vars(identity) for task, identity in selection.identities.items()},
+                        "num_fewshot": dict(spec.num_fewshot)},
         "columns": [{"id": column.id, "label": column.label, "task": column.task, "metric": column.metric,
                      "aggregate": column.aggregate, "subsets": list(column.subsets) or "all",
+                     "group": column.group, "headline": column.headline, "mean_of": list(column.mean_of),
                      "covered_subsets": board.column_subsets.get(column.id, [])} for column in spec.columns],
         "rows": [{"rank": result.rank, "key": result.row.key, "model": result.row.model,
                   "runs": {task: board.slugs[index] for task, index in result.row.runs.items()},

@@ -86,6 +86,7 @@ def select_runs(spec: LeaderboardSpec, found: Sequence[RunInfo], skipped: Sequen
     identities: dict[str, TaskIdentity] = {}
     eligible: list[RunInfo] = []
     for task, runs in sorted(by_task.items()):
+        runs = _with_pinned_shots(runs, spec.num_fewshot.get(task), excluded)
         pinned = spec.task_versions.get(task)
         identity = _choose_identity(runs, pinned)
         if identity is not None:
@@ -104,6 +105,23 @@ def select_runs(spec: LeaderboardSpec, found: Sequence[RunInfo], skipped: Sequen
         ignored=sum(1 for run in found if run.task not in tasks),
         tasks_without_runs=[task for task in sorted(tasks) if not any(run.task == task for run in runs)],
     )
+
+
+def _with_pinned_shots(runs: Sequence[RunInfo], shots: int | None, excluded: list[Excluded]) -> list[RunInfo]:
+    """The runs with the spec's shot count for their task (all when it pins none); others excluded with the reason."""
+    if shots is None:
+        return list(runs)
+    kept = []
+    for run in runs:
+        if run.num_fewshot == shots:
+            kept.append(run)
+        elif run.num_fewshot is None:
+            excluded.append(Excluded(str(run.path), f"task {run.task}: the run does not record its few-shot count; the "
+                                                    f"leaderboard requires {shots} (rerun it with this harness version)"))
+        else:
+            excluded.append(Excluded(str(run.path), f"task {run.task} ran {run.num_fewshot}-shot; the leaderboard "
+                                                    f"requires {shots}-shot (eligibility num_fewshot)"))
+    return kept
 
 
 def _apply_run_policy(policy: str, newest_first: Sequence[RunInfo]) -> tuple[list[RunInfo], list[Excluded]]:

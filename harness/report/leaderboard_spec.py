@@ -22,9 +22,10 @@ from harness.task_folders import task_folders
 from harness.yaml_lines import load_yaml_with_lines
 
 TOP_LEVEL_KEYS = {"name", "title", "description", "columns", "sort", "eligibility", "views"}
-COLUMN_KEYS = {"id", "label", "task", "metric", "subsets", "aggregate"}
+COLUMN_KEYS = {"id", "label", "task", "metric", "subsets", "aggregate", "group", "headline", "mean_of"}
+MEAN_OF = "mean_of"
 SORT_KEYS = {"column", "order"}
-ELIGIBILITY_KEYS = {"runs", "task_versions"}
+ELIGIBILITY_KEYS = {"runs", "task_versions", "num_fewshot"}
 HEATMAP_KEYS = {"type", "title", "column", "subset_name", "x", "panels"}
 AGGREGATES = {"pooled", "subset_mean"}
 RUN_POLICIES = {"latest", "all"}
@@ -36,7 +37,15 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column: a task's metric over a selection of its subsets, aggregated one way."""
+    """One column: a task's metric over a selection of its subsets, aggregated one way.
+
+    With `group`, the selection is over that group's values instead of subsets (MATH's `level`,
+    MMLU's subjects): `subsets` then holds patterns of group values. With `headline`, the cell is
+    the task's own official score of that name (metrics.json `summary.headline`: RewardBench's
+    sections), which no per-sample mean equals; `metric` then only picks a run page's failures.
+    With `mean_of`, the cell is the unweighted mean of other columns' cells in the row (the Open
+    LLM Leaderboard's Average); such a column has no task or metric of its own.
+    """
 
     id: str
     label: str
@@ -44,6 +53,9 @@ class ColumnSpec:
     metric: str
     subsets: tuple[str, ...]  # shell-style patterns (`*.input`); empty selects every subset of the run
     aggregate: str  # pooled: the mean over all selected samples; subset_mean: the unweighted mean of subset means
+    group: str | None = None
+    headline: str | None = None
+    mean_of: tuple[str, ...] = ()
 
     def selects(self, subset: str) -> bool:
         return not self.subsets or _matches(self.subsets, subset)
@@ -92,12 +104,13 @@ class LeaderboardSpec:
     runs: str  # latest: the newest eligible run per model and task; all: every eligible run is a row
     task_versions: Mapping[str, str]  # task -> required version; unlisted tasks use their newest run's version
     heatmaps: tuple[HeatmapSpec, ...] = ()
+    num_fewshot: Mapping[str, int] = field(default_factory=dict)  # task -> required shot count; unlisted: any
 
     def column(self, column_id: str) -> ColumnSpec:
         return next(column for column in self.columns if column.id == column_id)
 
     def tasks(self) -> list[str]:
-        return sorted({column.task for column in self.columns})
+        return sorted({column.task for column in self.columns if not column.mean_of})
 
 
 def resolve_spec_path(spec: Path) -> Path:
@@ -138,7 +151,20 @@ def load_leaderboard_spec(path: Path) -> LeaderboardSpec:
         runs=check.choice(eligibility, "runs", RUN_POLICIES, "latest"),
         task_versions={str(task): version for task, version in versions.items()},
         heatmaps=_build_views(raw, check, columns),
+        num_fewshot=_shot_pins(eligibility, check, columns),
     )
+
+
+def _shot_pins(eligibility: Any, check: SpecChecker, columns: tuple[ColumnSpec, ...]) -> dict[str, int]:
+    """`num_fewshot: {task: N}`: only runs with N few-shot examples are compared (ARC at 25 shots
+    and at 0 are different measurements of one task)."""
+    pins = check.typed(eligibility, "num_fewshot", dict) or {}
+    for task, shots in pins.items():
+        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
+            check.fail(pins, task, f"a shot count is a whole number of examples (0 or more), got {shots!r}")
+        if task not in {column.task for column in columns}:
+            check.fail(pins, task, f"task {task!r} has no column in this leaderboard")
+    return {str(task): shots for task, shots in pins.items()}
 
 
 def _build_columns(raw: Any, check: SpecChecker) -> tuple[ColumnSpec, ...]:
@@ -153,17 +179,53 @@ def _build_columns(raw: Any, check: SpecChecker) -> tuple[ColumnSpec, ...]:
             check.fail(item, "id", f"{column_id!r}: use letters, digits, '-' and '_' (it names the column in sort and views)")
         if any(column.id == column_id for column in columns):
             check.fail(item, "id", f"column id {column_id!r} is used twice")
+        if MEAN_OF in item:
+            columns.append(_mean_column(item, check, column_id, columns))
+            continue
         task = check.require(item, "task", str, f"column {column_id!r}")
         metric = check.require(item, "metric", str, f"column {column_id!r}")
         _check_metric(item, check, task, metric)
         aggregate = check.choice(item, "aggregate", AGGREGATES, "pooled")
         subsets = _subset_patterns(item, check)
+        group, headline = _group_or_headline(item, check, task)
         columns.append(ColumnSpec(
             id=column_id,
-            label=check.typed(item, "label", str) or f"{task} {metric}",
-            task=task, metric=metric, subsets=subsets, aggregate=aggregate,
+            label=check.typed(item, "label", str) or f"{task} {headline or metric}",
+            task=task, metric=metric, subsets=subsets, aggregate=aggregate, group=group, headline=headline,
         ))
     return tuple(columns)
+
+
+def _mean_column(item: Any, check: SpecChecker, column_id: str, earlier: list[ColumnSpec]) -> ColumnSpec:
+    """`mean_of: [ids]`: the mean of columns declared above it, each counting once."""
+    for key in ("task", "metric", "subsets", "aggregate", "group", "headline"):
+        if key in item:
+            check.fail(item, key, "a mean_of column averages other columns; it has no task, metric or selection of its own")
+    ids = check.typed(item, MEAN_OF, list)
+    known = {column.id: column for column in earlier}
+    if not ids or not all(isinstance(entry, str) for entry in ids) or len(set(ids)) != len(ids):
+        check.fail(item, MEAN_OF, f"expected a list of distinct column ids declared above, got {ids!r}")
+    for entry in ids:
+        if entry not in known or known[entry].mean_of:
+            check.fail(item, MEAN_OF, f"{entry!r} is not a task column declared above; ids: "
+                                      f"{', '.join(column.id for column in earlier if not column.mean_of)}")
+    return ColumnSpec(id=column_id, label=check.typed(item, "label", str) or f"mean of {', '.join(ids)}", task="",
+                      metric="", subsets=(), aggregate=MEAN_OF, mean_of=tuple(ids))
+
+
+def _group_or_headline(item: Any, check: SpecChecker, task: str) -> tuple[str | None, str | None]:
+    """A column's `group` (checked against an installed task's groups) or `headline`; a headline
+    is one number already, so it takes no subsets, group or aggregate."""
+    group = check.typed(item, "group", str)
+    headline = check.typed(item, "headline", str)
+    if headline is not None:
+        for key in ("group", "subsets", "aggregate"):
+            if key in item:
+                check.fail(item, key, "a headline column shows the task's own score as reported; drop this key")
+    groups = _installed_groups(task)
+    if group is not None and groups is not None and group not in groups:
+        check.fail(item, "group", f"task {task!r} has no group {group!r}; its groups: {', '.join(sorted(groups)) or 'none'}")
+    return group, headline
 
 
 def _subset_patterns(item: Any, check: SpecChecker) -> tuple[str, ...]:
@@ -204,6 +266,22 @@ def _installed_metric_labels(task: str) -> frozenset[str] | None:
 
 
 @functools.cache
+def _installed_groups(task: str) -> frozenset[str] | None:
+    """Group names an installed task declares (over all its variants); None for a task defined elsewhere."""
+    folder = _installed_task_folders().get(task)
+    if folder is None:
+        return None
+    from harness.tasks.spec import load_task_spec
+
+    default = load_task_spec(folder / "task.yaml")
+    groups = set(default.groups)
+    for variant in default.variants:
+        if variant != default.variant:
+            groups.update(load_task_spec(folder / "task.yaml", variant).groups)
+    return frozenset(groups)
+
+
+@functools.cache
 def _installed_task_folders() -> dict[str, Path]:
     """Built-in and installed packages' task folders (not --tasks-dir: a leaderboard has none)."""
     return task_folders()
@@ -228,6 +306,9 @@ def _build_views(raw: Any, check: SpecChecker, columns: tuple[ColumnSpec, ...]) 
         column = check.require(item, "column", str, "heatmap view")
         if column not in {entry.id for entry in columns}:
             check.fail(item, "column", f"no column with id {column!r}; ids: {', '.join(entry.id for entry in columns)}")
+        chosen = next(entry for entry in columns if entry.id == column)
+        if chosen.headline is not None or chosen.mean_of:
+            check.fail(item, "column", f"column {column!r} is one number per row; a heatmap needs a column of subsets or a group")
         subset_name = check.require(item, "subset_name", str, "heatmap view")
         names = PLACEHOLDER.findall(subset_name)
         if not names or len(set(names)) != len(names):

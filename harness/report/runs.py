@@ -56,6 +56,15 @@ class RunInfo:
         return str(self.manifest.get("finished_at") or self.manifest.get("started_at") or "")
 
     @property
+    def num_fewshot(self) -> int | None:
+        """Few-shot examples per prompt as the run recorded them (`task_args` for runs that predate
+        the manifest field); None when it cannot be told."""
+        recorded = self.manifest["task"].get("num_fewshot")
+        if recorded is None:
+            recorded = self.manifest.get("settings", {}).get("task_args", {}).get("num_fewshot")
+        return int(recorded) if recorded is not None else None
+
+    @property
     def samples_path(self) -> Path:
         return self.path / SAMPLES
 
@@ -113,8 +122,12 @@ def prompt_sha256(prompts: pa.ChunkedArray) -> pa.Array:
                     pa.string())
 
 
-def scores_by_sample(run: RunInfo, labels: Sequence[str]) -> pa.Table:
-    """Columns id, subset, attempt, prompt_sha256 and one float64 column per label, one row per sample and attempt.
+GROUP_PREFIX = "group:"
+
+
+def scores_by_sample(run: RunInfo, labels: Sequence[str], groups: Sequence[str] = ()) -> pa.Table:
+    """Columns id, subset, attempt, prompt_sha256 and one float64 column per label, one row per sample and attempt;
+    and `group:NAME`, the sample's value of each of `groups` (null where it has none, or the run keeps no groups).
 
     Reads a full run (prompt hashes computed from its `prompt` column) and a slim one (which
     stores `prompt_sha256`) alike. An absent score (the metric did not exist in that run) is
@@ -125,10 +138,14 @@ def scores_by_sample(run: RunInfo, labels: Sequence[str]) -> pa.Table:
     if hash_column not in names:
         raise UsageError(f"{run.samples_path} has neither a prompt nor a {PROMPT_HASH} column; "
                          "pass a run written by `harness run` or `harness baseline save`")
-    table = pq.read_table(run.samples_path, columns=[*KEY_COLUMNS, hash_column, "scores"])
+    with_groups = bool(groups) and "groups" in names
+    table = pq.read_table(run.samples_path, columns=[*KEY_COLUMNS, hash_column, "scores", *(["groups"] if with_groups else [])])
     hashes = table[PROMPT_HASH] if hash_column == PROMPT_HASH else prompt_sha256(table["prompt"])
     columns = {column: table[column] for column in KEY_COLUMNS}
     columns[PROMPT_HASH] = hashes
     for label in labels:
         columns[label] = pc.cast(pc.map_lookup(table["scores"], pa.scalar(label), "first"), pa.float64())
+    for group in groups:
+        columns[GROUP_PREFIX + group] = (pc.map_lookup(table["groups"], pa.scalar(group), "first") if with_groups
+                                         else pa.nulls(table.num_rows, pa.string()))
     return pa.table(columns)

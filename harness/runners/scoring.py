@@ -44,7 +44,9 @@ def sample_records(task: Task, batch: Sequence[Scorable]) -> list[SampleRecord]:
             output_tokens=response.output_tokens, cached=cached, error=response.error, execution=result.execution,
             groups=dict(sample.groups), trace=result.trace,
             reward_scores=tuple(response.scores) if request.kind == "reward" and response.scores is not None else None,
-            logprob=response.logprob, is_greedy=response.is_greedy, finish_reason=response.finish_reason,
+            choice_logprobs=tuple(response.scores) if request.kind == "loglikelihood" and response.scores is not None else None,
+            choice_greedy=tuple(response.greedy) if request.kind == "loglikelihood" and response.greedy is not None else None,
+            finish_reason=response.finish_reason,
         )
         for (sample, request, response, cached), result in zip(batch, scored)
     ]

@@ -47,8 +47,8 @@ SAMPLE_SCHEMA = pa.schema([
     ("groups", pa.map_(pa.string(), pa.string())),
     ("trace", pa.string()),
     ("reward_scores", pa.list_(pa.float64())),
-    ("logprob", pa.float64()),
-    ("is_greedy", pa.bool_()),
+    ("choice_logprobs", pa.list_(pa.float64())),
+    ("choice_greedy", pa.list_(pa.bool_())),
     ("finish_reason", pa.string()),
 ])
 
@@ -164,8 +164,11 @@ class RunDir:
         for line in journal.read_text(encoding="utf-8").splitlines():
             try:
                 data = json.loads(line)
-                if data.get("reward_scores") is not None:
-                    data["reward_scores"] = tuple(data["reward_scores"])
+                for key in ("logprob", "is_greedy"):  # single-continuation fields of earlier versions, never filled
+                    data.pop(key, None)
+                for key in ("reward_scores", "choice_logprobs", "choice_greedy"):
+                    if data.get(key) is not None:
+                        data[key] = tuple(data[key])
                 record = SampleRecord(**data)
             except (ValueError, TypeError):
                 continue  # a line torn by a kill mid-write; its sample is redone

@@ -2,36 +2,43 @@
 
 Evaluation machines are often offline, so the lookup order is explicit and every miss is
 remembered: when nothing is found, the error lists each place tried and how to point the task
-at local files. Local files are read with pyarrow and the json module directly: `datasets`'
-json builder would add a cache directory and seconds of start-up for files we read whole anyway.
+at local files. Local files are read with pyarrow and the json and csv modules directly: `datasets`'
+builders would add a cache directory and seconds of start-up for files we read whole anyway.
 """
 
 from __future__ import annotations
 
+import csv
+import fnmatch
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow.parquet as pq
 
 from harness.errors import UsageError
 from harness.tasks.spec import DatasetSpec
 
-SUFFIXES = (".jsonl", ".json", ".parquet")
+SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 DATA_DIR_ENV = "HARNESS_DATA_DIR"
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Read a jsonl, json (a list, or an object holding one list) or parquet file."""
+def read_rows(path: Path, columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Read a jsonl, json (a list, or an object holding one list), parquet or csv file.
+
+    A csv's first row names its columns unless `columns` does (a headerless file, such as
+    MMLU's official ones)."""
     try:
         if path.suffix == ".parquet":
             return pq.read_table(path).to_pylist()
+        if path.suffix == ".csv":
+            return _csv_rows(path, columns)
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".jsonl":
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         data = json.loads(text)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, csv.Error) as error:
         raise UsageError(f"cannot read data file {path}: {error}") from error
     if isinstance(data, dict):
         lists = [value for value in data.values() if isinstance(value, list)]
@@ -40,6 +47,20 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     if not isinstance(data, list):
         raise UsageError(f"data file {path} must hold a list of rows (or one key holding a list)")
     return data
+
+
+def _csv_rows(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of a csv file (quoted fields may hold newlines, so never split it by lines); a
+    leading byte-order mark is dropped. A row whose field count differs from the columns' is an
+    error: zipping it would shift or drop fields silently."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        records = list(csv.reader(handle))
+    names = list(columns) or (records.pop(0) if records else [])
+    for number, record in enumerate(records, start=1 if columns else 2):
+        if len(record) != len(names):
+            raise UsageError(f"data file {path} row {number} has {len(record)} fields but the columns are "
+                             f"{names}; fix the file, or name its columns in task.yaml's dataset.columns")
+    return [dict(zip(names, record)) for record in records]
 
 
 def document_rows(paths: list[Path]) -> list[dict[str, Any]]:
@@ -62,33 +83,42 @@ def split_name(split: str, subset: str | None) -> str:
 
 
 def _file_names(spec: DatasetSpec, split: str, subset: str | None) -> list[str]:
-    """Candidate file names for a split: the spec's own name, then `<split>.<suffix>`."""
-    names = []
-    if split in spec.files:
-        names.append(spec.files[split].format(subset=subset or ""))
+    """Candidate file names for a split: the spec's own names in order, then `<split>.<suffix>`."""
+    names = [name.format(subset=subset or "") for name in spec.files.get(split, ())]
     resolved = split_name(split, subset)
     names.extend(f"{resolved}{suffix}" for suffix in SUFFIXES if f"{resolved}{suffix}" not in names)
     return names
 
 
-def _data_dir_candidates(spec: DatasetSpec, task_name: str) -> list[Path]:
-    """Folders under HARNESS_DATA_DIR that may hold this dataset."""
+def _data_dir_candidates(spec: DatasetSpec, names: Sequence[str]) -> list[Path]:
+    """Folders under HARNESS_DATA_DIR that may hold this dataset: named after its hub id, the
+    task, or the task's folder (arc-easy's data sits beside arc-challenge's, in `arc/`)."""
     folders = []
     for root in filter(None, os.environ.get(DATA_DIR_ENV, "").split(os.pathsep)):
         base = Path(root)
         if spec.hub:
             folders += [base / spec.hub, base / spec.hub.replace("/", "__")]
-        folders.append(base / task_name)
+        folders += [base / name for name in dict.fromkeys(names)]
     return folders
 
 
-class DataLocator:
-    """Resolves (split, subset) to rows for one task, remembering what it tried."""
+Reader = Callable[[Path], list[dict[str, Any]]]
 
-    def __init__(self, spec: DatasetSpec, task_name: str, data: Path | None = None) -> None:
+
+class DataLocator:
+    """Resolves (split, subset) to rows for one task, remembering what it tried.
+
+    `readers` maps file-name patterns to the task's own readers (a format only one dataset
+    uses, such as llama.cpp's HellaSwag text file); other files go through `read_rows`.
+    """
+
+    def __init__(self, spec: DatasetSpec, task_name: str, data: Path | None = None,
+                 readers: Mapping[str, Reader] | None = None, folder: str | None = None) -> None:
         self.spec = spec
         self.task_name = task_name
+        self.folder = folder or task_name
         self.data = data
+        self.readers = dict(readers or {})
         if data is not None and not data.exists():
             raise UsageError(f"--data {data} does not exist; pass a data file or a folder of split files")
 
@@ -103,12 +133,16 @@ class DataLocator:
                     if matches:
                         return document_rows(matches)
                 elif path.is_file():
-                    return read_rows(path)
+                    return self._read(path)
         if self.spec.hub:
             rows = self._load_hub(split, subset, tried)
             if rows is not None:
                 return rows
         raise UsageError(self._not_found_message(split, subset, tried))
+
+    def _read(self, path: Path) -> list[dict[str, Any]]:
+        reader = next((read for pattern, read in self.readers.items() if fnmatch.fnmatch(path.name, pattern)), None)
+        return reader(path) if reader else read_rows(path, self.spec.columns)
 
     def _local_candidates(self, split: str, subset: str | None) -> list[tuple[Path, list[str]]]:
         names = _file_names(self.spec, split, subset)
@@ -120,7 +154,7 @@ class DataLocator:
                 candidates.append((self.data.parent, names))
         elif self.data is not None:
             candidates.append((self.data, names))
-        candidates += [(folder, names) for folder in _data_dir_candidates(self.spec, self.task_name)]
+        candidates += [(folder, names) for folder in _data_dir_candidates(self.spec, (self.task_name, self.folder))]
         return candidates
 
     def _load_hub(self, split: str, subset: str | None, tried: list[str]) -> list[dict[str, Any]] | None:

@@ -25,6 +25,7 @@ from harness.tasks.datasets import DataLocator
 from harness.tasks.execution import ExecutionScorer
 from harness.tasks.extraction import Extractor
 from harness.tasks import reward
+from harness.tasks.choices import ChoiceArguments, ChoiceReader, oracle_reference
 from harness.tasks.packages import task_hooks
 from harness.tasks.prompts import FewshotPicker, PromptBuilder, TemplateRenderer, load_examples_file
 from harness.tasks.spec import MetricSpec, TaskSpec
@@ -99,10 +100,12 @@ class Task:
                  sandbox_factory: Callable[[], Sandbox] | None = None) -> None:
         self.spec = spec
         self.task_args = dict(task_args)
-        self.locator = DataLocator(spec.dataset, spec.name, data)
-        self.renderer = TemplateRenderer(spec.directory)
-        self.prompts = PromptBuilder(spec, self.renderer, self.task_args)
         self.hooks = task_hooks(spec.directory)
+        readers = {pattern: self._hook(name, "reader") for pattern, name in spec.dataset.readers.items()}
+        self.locator = DataLocator(spec.dataset, spec.name, data, readers, folder=spec.directory.name)
+        self.renderer = TemplateRenderer(spec.directory)
+        self.choices = ChoiceReader(spec.multiple_choice, spec.name) if spec.multiple_choice else None
+        self.prompts = PromptBuilder(spec, self.renderer, self.task_args, self.choices)
         self.extractor = Extractor(spec.extraction, self.hooks)
         self.context_hook = self._hook(spec.context_hook, "context") if spec.context_hook else None
         self.aggregate_hook = self._hook(spec.aggregate_hook, "aggregate") if spec.aggregate_hook else None
@@ -116,12 +119,17 @@ class Task:
 
     def _scorer(self, metric: MetricSpec, sandbox_factory: Callable[[], Sandbox]) -> Scorer:
         """The metric's scorer under the one protocol. `execution` runs the task's `program` hook's
-        programs in a sandbox; a reward task's plain scorers read the candidates' scores."""
+        programs in a sandbox; a reward task's plain scorers read the candidates' scores, a
+        multiple-choice task's the options' log-probabilities."""
         if metric.scorer == "execution":
             program = self._hook(str(metric.options.get("program", "")).removeprefix("python:"), "program")
             scorer: Scorer = ExecutionScorer(program, sandbox_factory)
         else:
-            arguments = reward.RewardArguments(self.spec.reward) if self.spec.reward else text_arguments
+            arguments: Callable[[ScoreItem], tuple[Any, ...]] = text_arguments
+            if self.spec.reward:
+                arguments = reward.RewardArguments(self.spec.reward)
+            elif self.choices:
+                arguments = ChoiceArguments(self.choices)
             scorer = as_scorer(self._resolve_scorer(metric.scorer), metric.scorer, arguments)
         # The aggregation reads pass@k off the name (metrics.json is read back by name alone), so
         # the name and the declared aggregation must agree both ways.
@@ -153,10 +161,12 @@ class Task:
             rows = self._rows(self.spec.dataset.split, subset)
             pool = self._fewshot_pool(subset)
             for subtask in self.spec.subtasks or (None,):
-                chosen = [self._with_context(row, subset, subtask, False) for row in (rows[:limit] if limit else rows)]
-                examples = self._fewshot_examples(chosen, [self._with_context(r, subset, subtask, True) for r in pool])
-                for index, row in enumerate(chosen):
-                    result.append((self._sample(row, index, subset, subtask), examples[index]))
+                evaluated = rows[:limit] if limit else rows
+                shown = [self._with_context(r, subset, subtask, True) for r in pool]
+                picks = self._fewshot_picks(evaluated, pool)
+                for index, row in enumerate(evaluated):
+                    sample = self._sample(self._with_context(row, subset, subtask, False), index, subset, subtask)
+                    result.append((sample, [shown[i] for i in picks[index]]))
         return result
 
     def _rows(self, split: str, subset: str | None) -> list[dict[str, Any]]:
@@ -184,20 +194,22 @@ class Task:
         return data
 
     def _fewshot_pool(self, subset: str | None) -> list[dict[str, Any]]:
+        """The examples to draw from; none at 0-shot, so a zero-shot run needs no train split."""
         fewshot = self.spec.fewshot
-        if fewshot is None:
+        if fewshot is None or fewshot.n == 0:
             return []
         if fewshot.examples:
-            return load_examples_file(self.spec.directory, fewshot.examples)
+            return load_examples_file(self.spec.directory, fewshot.examples.replace("{subset}", subset or ""))
         if self.spec.dataset.fewshot_split:
             return self._rows(self.spec.dataset.fewshot_split, subset)
         raise UsageError(f"task {self.spec.name!r}: fewshot needs `examples` or dataset.fewshot_split")
 
-    def _fewshot_examples(self, rows: list[dict[str, Any]], pool: list[dict[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    def _fewshot_picks(self, rows: list[dict[str, Any]], pool: list[dict[str, Any]]) -> list[list[int]]:
+        """Each row's examples as indices into the pool (rows and pool as read, before any context)."""
         fewshot = self.spec.fewshot
         if fewshot is None:
             return [[] for _ in rows]
-        return FewshotPicker(fewshot, fewshot.n, fewshot.seed, pool).examples_for(rows)
+        return FewshotPicker(fewshot, fewshot.n, fewshot.seed, pool).picks(rows)
 
     def _sample(self, row: dict[str, Any], index: int, subset: str | None, subtask: str | None) -> Sample:
         context = {**row, "index": index, "args": self.task_args}
@@ -229,6 +241,8 @@ class Task:
                             prompt=self.prompts.question(sample.data), document=document,
                             settings=dataclasses.replace(self.spec.generation, seed=seed + attempt))
                     for attempt in range(self.spec.repeats)]
+        if self.choices is not None:
+            return self._choice_requests(sample, examples)
         if self.spec.format == "chat":
             content: dict[str, Any] = {"messages": self.prompts.chat_messages(sample, examples)}
         else:
@@ -241,6 +255,24 @@ class Task:
             requests.append(Request(kind=self.spec.request, sample_id=sample.id, attempt=attempt,
                                     settings=settings, reference=reference, **content))  # type: ignore[arg-type]
         return requests
+
+    def _choice_requests(self, sample: Sample, examples: list[Mapping[str, Any]]) -> list[Request]:
+        """One loglikelihood request holding every option (a scored answer does not vary, so
+        repeats would only repeat it); the oracle is told the gold indices."""
+        if self.spec.format == "chat" or self.spec.repeats != 1:
+            raise UsageError(f"task {self.spec.name!r} is multiple choice, scored once on a plain prompt as lm-eval "
+                             "scores it; drop format=chat and repeats")
+        assert self.choices is not None and self.spec.multiple_choice is not None
+        options, gold = self.choices.read(sample.data, sample.id)
+        delimiter = self.spec.multiple_choice.target_delimiter
+        if self.spec.multiple_choice.partial:
+            prompt, contexts = self.prompts.partial_contexts(sample, examples, options)
+            candidates = tuple(delimiter + sample.target for _ in options)
+        else:
+            prompt, contexts = self.prompts.base_prompt(sample, examples), None
+            candidates = tuple(delimiter + option for option in options)
+        return [Request(kind="loglikelihood", sample_id=sample.id, prompt=prompt, candidates=candidates,
+                        contexts=contexts, reference=oracle_reference(gold))]
 
     def score_batch_size(self) -> int:
         """How many answers of one subset to score at once: the most any of the task's scorers
