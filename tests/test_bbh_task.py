@@ -21,9 +21,9 @@ needs_data = pytest.mark.skipif(not (DATA / "bbh").is_dir(), reason=f"BBH data n
 PARITY_TASKS = ["boolean_expressions", "snarks", "sports_understanding", "multistep_arithmetic_two", "word_sorting"]
 
 
-def bbh(**args: object) -> Task:
+def bbh(data: Path = DATA, **args: object) -> Task:
     spec, own = apply_task_args(load_task("bbh"), args)
-    return Task(spec, own, DATA)
+    return Task(spec, own, data)
 
 
 def official_prompt(subset: str) -> tuple[str, list[dict[str, str]]]:
@@ -123,14 +123,14 @@ RESPONSES = [
 ]
 
 
-def test_extraction_and_exact_match_equal_lm_eval() -> None:
+def test_extraction_and_exact_match_equal_lm_eval(tmp_path: Path) -> None:
     pytest.importorskip("lm_eval", reason="lm-eval is a dev dependency: pip install -e '.[dev]'")
     from lm_eval.api.metrics import exact_match_hf_evaluate
     from lm_eval.filters.extraction import RegexFilter
 
     from harness.types import Sample
 
-    task = bbh()
+    task = bbh(tmp_path)  # scoring reads no data, so this test runs where the shared data is absent
     lm_filter = RegexFilter(regex_pattern="(?<=the answer is )(.*)(?=.)")
     for text, target in RESPONSES:
         sample = Sample(id="t", subset="t", index=0, data={}, target=target)
