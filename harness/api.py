@@ -105,17 +105,41 @@ def _run_accounting(stats: RunStats, wall: float) -> dict[str, Any]:
 
 
 def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], Sandbox]:
-    """A deferred sandbox: tasks that execute nothing never import or start one."""
-    if backend not in SANDBOXES.names():
-        raise UsageError(f"--sandbox {backend!r}: use one of {', '.join(SANDBOXES.names())}")
+    """A deferred sandbox: tasks that execute nothing never import or start one.
+
+    `backend` may carry options after a comma, as a model spec does: `local,warm=false,locale=C.UTF-8`.
+    """
+    name, _, option_text = backend.partition(",")
+    if name not in SANDBOXES.names():
+        raise UsageError(f"--sandbox {name!r}: use one of {', '.join(SANDBOXES.names())}")
+    options = parse_key_values(option_text, "sandbox option")
+    if options:
+        _check_sandbox_options(backend, inspect.signature(SANDBOXES.get(name)).parameters, options)
 
     def create() -> Sandbox:
         from harness.sandbox import open_sandbox
         from harness.sandbox.cache import ExecutionCache
 
-        return open_sandbox(backend, cache=ExecutionCache(Path(cache_dir) if cache_dir else default_cache_dir()))
+        cache = ExecutionCache(Path(cache_dir) if cache_dir else default_cache_dir())
+        return open_sandbox(name, cache=cache, **options)
 
     return create
+
+
+def _check_sandbox_options(backend: str, parameters: Mapping[str, inspect.Parameter],
+                           options: dict[str, Any]) -> None:
+    """Refuse an option the backend does not take, or a value of the wrong kind (`workers=two`)."""
+    allowed = {key: parameter.default for key, parameter in parameters.items()
+               if key not in ("self", "cache", "sandboxes_dir")}
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UsageError(f"--sandbox {backend!r}: unknown option(s) {', '.join(unknown)}; "
+                         f"{backend.partition(',')[0]} takes {', '.join(sorted(allowed))}")
+    for key, value in options.items():
+        expected = type(allowed[key]) if allowed[key] is not None else int  # workers=None means "all cores"
+        if not (type(value) is expected or (expected is float and type(value) is int)):
+            raise UsageError(f"--sandbox {backend!r}: {key}={value!r}: expected a value of type {expected.__name__} "
+                             f"(the default is {allowed[key]!r})")
 
 
 def _with_run_cache(spec: ModelSpec, use_cache: bool, cache_dir: Path | str | None) -> ModelSpec:

@@ -1,6 +1,6 @@
 """Hostile programs are contained: each language family's attacks get the honest status and leave nothing behind.
 
-Every family (CPython, a native binary, the JVM, Node, the shell) is attacked in its own idiom: the
+Every family (CPython, a native binary, the JVM, Node, the shell, Racket) is attacked in its own idiom: the
 network, writes outside the work folder, a fork bomb, a memory bomb, an infinite loop, an output
 flood and a child left running after the program exits. Each program names its processes with a
 unique marker (`/proc/self/comm`, argv[0] or the environment of what it spawns), so after `run()`
@@ -25,7 +25,7 @@ from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Execution, Limits, Program
 from tests.sandbox_support import require_language
 
-FAMILIES = ("py", "cpp", "java", "js", "sh")
+FAMILIES = ("py", "cpp", "java", "js", "sh", "rkt")
 ENDS_BY_ITSELF = Limits(memory_mb=256, pids=64)  # the language's own timeout: no flaky cut under load
 RUNS_FOREVER = Limits(timeout_s=2, memory_mb=256, pids=64)
 FORBIDDEN_FOLDERS = ("/usr", "/etc", "/opt/harness/{language}", "/")
@@ -420,13 +420,60 @@ echo "main exits"
 """,
 }
 
-SOURCES = {"py": PY, "cpp": CPP, "java": JAVA, "js": JS, "sh": SH}
+# Racket runs warm by default: each attack trips the warm runner's guard (the write to
+# /proc/self/comm, a subprocess, a connection) or its limits, and is then run in a sandbox of its own.
+RKT_HEAD = """#lang racket
+(with-output-to-file "/proc/self/comm" (lambda () (display "@MARK@")) #:exists 'truncate)
+"""
+RKT = {
+    "network": RKT_HEAD + """
+(define unreachable
+  (for/list ([name '("dns" "ip" "host")]
+             [target (list (cons "example.com" 443) (cons "1.1.1.1" 53) (cons "127.0.0.1" @PORT@))]
+             #:when (with-handlers ([exn:fail? (lambda (e) (printf "~a unreachable: ~a~n" name (exn-message e)) #t)])
+                      (let-values ([(in out) (tcp-connect (car target) (cdr target))]) #f)))
+    name))
+(unless (null? unreachable) (error 'network "~a" unreachable))
+""",
+    "writes": RKT_HEAD + """
+(for ([folder '("/usr" "/etc" "/opt/harness/@LANG@" "/" "/tmp" "/box")])
+  (define path (if (string=? folder "/") "/@MARK@" (string-append folder "/@MARK@")))
+  (printf "~a ~a~n" folder (with-handlers ([exn:fail? (lambda (e) "denied")])
+                             (with-output-to-file path (lambda () (display "escaped")))
+                             "writable")))
+""",
+    "fork_bomb": RKT_HEAD + """
+(void (putenv "HARNESS_ATTACK" "@MARK@"))  ; the children carry the marker in their environment
+(let spawn ([count 0])
+  (with-handlers ([exn:fail? (lambda (e) (printf "fork refused after ~a: ~a~n" count (exn-message e)) (exit 1))])
+    (subprocess #f #f #f "/bin/sleep" "1000"))
+  (spawn (add1 count)))
+""",
+    "memory_bomb": RKT_HEAD + """
+(let hoard ([kept '()]) (hoard (cons (make-bytes (* 16 1024 1024) 1) kept)))
+""",
+    "infinite_loop": RKT_HEAD + """
+(let loop () (loop))
+""",
+    "output_flood": RKT_HEAD + """
+(define line (make-string 1000 #\\x))
+(let loop () (displayln line) (loop))
+""",
+    "background_child": RKT_HEAD + """
+(void (putenv "HARNESS_ATTACK" "@MARK@"))
+(define-values (child out in err) (subprocess #f #f #f "/bin/sleep" "1000"))
+(displayln "main exits")
+""",
+}
+
+SOURCES = {"py": PY, "cpp": CPP, "java": JAVA, "js": JS, "sh": SH, "rkt": RKT}
 HELLO = {
     "py": 'print("alive")\n',
     "cpp": '#include <cstdio>\nint main() { std::puts("alive"); }\n',
     "java": 'class Problem {\n    public static void main(String[] args) { System.out.println("alive"); }\n}\n',
     "js": 'console.log("alive");\n',
     "sh": "echo alive\n",
+    "rkt": '#lang racket\n(displayln "alive")\n',
 }
 
 

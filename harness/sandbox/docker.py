@@ -28,7 +28,7 @@ from harness.errors import UsageError
 from harness.sandbox.cache import ExecutionCache, execution_key
 from harness.sandbox.images import connect, image_exists, language_image
 from harness.sandbox.languages import LanguageSpec
-from harness.sandbox.local import LocalSandbox
+from harness.sandbox.local import OFFICIAL_LOCALE, LocalSandbox
 from harness.sandbox.process import BASE_PATH, KEPT_OUTPUT_BYTES, NOBODY, SIGXFSZ_EXIT, StepResult
 from harness.sandbox.rootfs import OVERLAY_MOUNT, WORK_MOUNT, toolchain_id
 from harness.sandbox.types import Execution, Limits, Program
@@ -57,8 +57,8 @@ class DockerSandbox(LocalSandbox):
     name = "docker"
 
     def __init__(self, mode: str = "fast", workers: int | None = None, cache: ExecutionCache | None = None,
-                 sandboxes_dir: Path | None = None, cpus: float = 1.0) -> None:
-        super().__init__(mode, workers, cache, sandboxes_dir)
+                 sandboxes_dir: Path | None = None, cpus: float = 1.0, locale: str = OFFICIAL_LOCALE) -> None:
+        super().__init__(mode, workers, cache, sandboxes_dir, warm=False, locale=locale)
         self.cpus = cpus
         self.session = uuid.uuid4().hex
         self._client: DockerClient | None = None
@@ -109,7 +109,7 @@ class DockerSandbox(LocalSandbox):
         """Docker verdicts are cached apart from local ones: each backend's results come from itself."""
         spec = self.specs.get(program.language)
         toolchain = toolchain_id(spec, list(self.specs.values())) if spec else program.language
-        return execution_key(f"docker:{toolchain}", self.mode, limits.key(), program.source_hash())
+        return execution_key(f"docker:{toolchain}", self.cache_mode(spec, limits), limits.key(), program.source_hash())
 
     def _execute(self, todo: dict[str, Program], limits: Limits,
                  progress: Callable[[int], None] | None) -> dict[str, Execution]:
@@ -190,8 +190,8 @@ class DockerSandbox(LocalSandbox):
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
             ulimits=[Ulimit(name="fsize", soft=limits.output_bytes, hard=limits.output_bytes),
                      Ulimit(name="nofile", soft=1024, hard=1024), Ulimit(name="core", soft=0, hard=0)])
-        env = {"PATH": f"{OVERLAY_MOUNT}/{spec.key}/bin:{BASE_PATH}", "HOME": "/tmp", "LANG": "C.UTF-8",
-               "TMPDIR": "/tmp", **spec.env}
+        env = {"PATH": f"{OVERLAY_MOUNT}/{spec.key}/bin:{BASE_PATH}", "HOME": "/tmp", "TMPDIR": "/tmp",
+               **self.environment(spec)}
         created = api.create_container(self.image(spec.key), ["sleep", "infinity"], user=f"{NOBODY}:{NOBODY}",
                                        environment=env, working_dir=WORK_MOUNT, host_config=host_config,
                                        labels={LABEL: self.session})

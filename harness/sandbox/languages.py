@@ -20,7 +20,8 @@ from harness.assets import asset_dir
 from harness.errors import UsageError
 
 TOP_KEYS = {"name", "suite", "packages", "source_file", "version_command", "toolchain", "setup", "env",
-            "compile", "run", "pass", "fast", "batch_compile", "selftest"}
+            "compile", "run", "pass", "fast", "batch_compile", "warm", "selftest"}
+
 STEP_KEYS = {"command", "timeout_s"}
 PASS_KEYS = {"exit_codes", "stderr_must_be_empty", "fail_if_stdout_contains", "fail_if_stderr_contains",
              "compile_error_if_output_contains"}
@@ -64,6 +65,7 @@ class LanguageSpec:
     fast_compile: str | None = None
     fast_run: str | None = None
     batch_compile: Step | None = None
+    warm: Step | None = None
     selftest: Mapping[str, str] = field(default_factory=dict)
 
     def commands(self, mode: str) -> tuple[Step | None, Step]:
@@ -148,6 +150,7 @@ def load_language(path: Path) -> LanguageSpec:
         fast_compile=fast.get("compile"),
         fast_run=fast.get("run"),
         batch_compile=_step(raw["batch_compile"], f"{where} [batch_compile]") if "batch_compile" in raw else None,
+        warm=_step(raw["warm"], f"{where} [warm]") if "warm" in raw else None,
         selftest=dict(_check_keys(raw.get("selftest", {}), SELFTEST_KEYS, f"{where} [selftest]")),
     )
 

@@ -3,8 +3,10 @@
 A batch is de-duplicated and looked up in the execution cache first. In `fast` mode, languages
 with a warm batch compiler (javac, scalac, tsc kept in one process) compile their programs in
 one sandbox per chunk; a program the batch compiler did not report on is compiled the plain
-way, so the batch path can only save time, never change a verdict. Every program then gets its
-own sandbox for its run.
+way, so the batch path can only save time, never change a verdict. A language with a `[warm]`
+command (the default; `warm=false` turns it off) also runs its programs in that warm process,
+which reports only the ordinary outcomes it can vouch for; every other program gets its own
+sandbox for its run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +30,11 @@ from harness.sandbox.types import Execution, Limits, Program
 from harness.sandbox.verdict import compile_verdict, run_verdict
 
 MODES = ("fast", "plain")
+# The official CRUXEval-X image sets no LANG, so programs run in the POSIX locale; `locale=C.UTF-8`
+# (a sandbox option) runs them with LANG set instead. Which gold programs change: tasks/cruxeval-x/README.md.
+OFFICIAL_LOCALE = "POSIX"
+# Warm runners (each language's WarmRun) hand any program printing more than this to the plain path.
+WARM_OUTPUT_CAP = 1 << 20
 
 
 @dataclass
@@ -36,8 +44,9 @@ class Job:
     spec: LanguageSpec
     program: Program
     folder: Path
-    compiled: Execution | None = None  # set by the batch compiler: a compile failure verdict
+    compiled: Execution | None = None  # set by the batch process: a compile failure verdict
     precompiled: bool = False
+    ran: Execution | None = None  # set by a warm batch process: the run's verdict
 
     @property
     def box(self) -> Path:
@@ -50,7 +59,7 @@ class Job:
         self.folder.chmod(0o711)  # without cgroups the sandbox runs as host uid nobody: let it reach its box
         self.box.chmod(0o777)
         (self.box / self.spec.source_file).write_text(self.program.source, encoding="utf-8")
-        self.compiled, self.precompiled = None, False
+        self.compiled, self.precompiled, self.ran = None, False, None
 
 
 class LocalSandbox:
@@ -59,10 +68,14 @@ class LocalSandbox:
     name = "local"
 
     def __init__(self, mode: str = "fast", workers: int | None = None, cache: ExecutionCache | None = None,
-                 sandboxes_dir: Path | None = None) -> None:
+                 sandboxes_dir: Path | None = None, warm: bool = True, locale: str = OFFICIAL_LOCALE) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: use one of {MODES}")
         self.mode = mode
+        self.locale = locale
+        self.warm = warm
+        self.warm_verdicts = 0  # runs a warm process decided (the rest ran in sandboxes of their own)
+        self._count_lock = threading.Lock()
         self.workers = workers or os.cpu_count() or 1
         self.cache = cache
         self.specs = languages(sandboxes_dir)
@@ -110,7 +123,16 @@ class LocalSandbox:
     def _key(self, program: Program, limits: Limits) -> str:
         spec = self.specs.get(program.language)
         toolchain = toolchain_id(spec, list(self.specs.values())) if spec else program.language
-        return execution_key(toolchain, self.mode, limits.key(), program.source_hash())
+        return execution_key(toolchain, self.cache_mode(spec, limits), limits.key(), program.source_hash())
+
+    def cache_mode(self, spec: LanguageSpec | None, limits: Limits) -> str:
+        """Everything about how programs run, besides toolchain and limits, that a verdict depends on."""
+        warm = "+warm" if spec is not None and self.warm_runs(spec, limits) else ""
+        return f"{self.mode}{warm}/locale={self.locale}"
+
+    def environment(self, spec: LanguageSpec) -> dict[str, str]:
+        """Variables a program sees besides PATH, HOME and TMPDIR: the locale, then the language's own."""
+        return ({} if self.locale == OFFICIAL_LOCALE else {"LANG": self.locale}) | dict(spec.env)
 
     def _execute(self, todo: dict[str, Program], limits: Limits,
                  progress: Callable[[int], None] | None) -> dict[str, Execution]:
@@ -136,6 +158,14 @@ class LocalSandbox:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def warm_runs(self, spec: LanguageSpec, limits: Limits) -> bool:
+        """Whether `spec`'s batch process also runs the programs (its `[warm]` command).
+
+        A warm runner hands any program printing more than 1 MB to the plain path, so a batch with a
+        smaller output cap runs every program the plain way.
+        """
+        return self.warm and self.mode == "fast" and spec.warm is not None and limits.output_bytes >= WARM_OUTPUT_CAP
+
     def _prepare(self, folder: Path, program: Program) -> Job:
         job = Job(self.specs[program.language], program, folder)
         job.reset()
@@ -158,19 +188,24 @@ class LocalSandbox:
     def _compile_and_run(self, job: Job, limits: Limits) -> Execution:
         if job.compiled is not None:
             return job.compiled
+        if job.ran is not None:
+            with self._count_lock:
+                self.warm_verdicts += 1
+            return job.ran
         compile_step, run_step_spec = job.spec.commands(self.mode)
         mounts = self.mounts(job.spec, job.box)
         use_cgroups = self.cgroups_unavailable is None
         compile_s = 0.0
         if compile_step is not None and not job.precompiled:
-            result = run_step(mounts, job.spec.env, compile_step.command, compile_step.timeout_s, limits,
-                              job.folder, use_cgroups)
+            result = run_step(mounts, self.environment(job.spec), compile_step.command, compile_step.timeout_s,
+                              limits, job.folder, use_cgroups)
             failure = compile_verdict(result)
             if failure is not None:
                 return failure
             compile_s = result.duration_s
         timeout = limits.timeout_s or run_step_spec.timeout_s
-        result = run_step(mounts, job.spec.env, run_step_spec.command, timeout, limits, job.folder, use_cgroups)
+        result = run_step(mounts, self.environment(job.spec), run_step_spec.command, timeout, limits, job.folder,
+                          use_cgroups)
         return run_verdict(job.spec.passing, result, compile_s)
 
     def toolchain_version(self, key: str) -> str:
@@ -181,8 +216,8 @@ class LocalSandbox:
         with tempfile.TemporaryDirectory(prefix="harness-version-") as folder:
             work = Path(folder) / "box"
             work.mkdir()
-            result = run_step(self.mounts(spec, work), spec.env, spec.version_command, 30, Limits(), Path(folder),
-                              self.cgroups_unavailable is None)
+            result = run_step(self.mounts(spec, work), self.environment(spec), spec.version_command, 30, Limits(),
+                              Path(folder), self.cgroups_unavailable is None)
         lines = (result.stdout + result.stderr).strip().splitlines()
         return lines[0].strip() if lines else ""
 

@@ -61,7 +61,7 @@ def bwrap_argv(mounts: Mounts, env: Mapping[str, str], command: str) -> list[str
             "--bind", str(mounts.work), WORK_MOUNT, "--chdir", WORK_MOUNT,
             "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv",
             "--setenv", "PATH", f"{OVERLAY_MOUNT}/{mounts.language}/bin:{BASE_PATH}",
-            "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", "/tmp"]
+            "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     return argv + ["--", "/bin/sh", "-c", command]

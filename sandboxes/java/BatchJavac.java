@@ -2,6 +2,7 @@ import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,7 +32,10 @@ import javax.tools.ToolProvider;
  * harness compiles it the plain way; one still running at TIMEOUT_SECONDS ends this process
  * (a compile cannot be interrupted) and the rest of the chunk is compiled the plain way too.
  *
- * <p>Arguments: SOURCE_FILE CLASSPATH TIMEOUT_SECONDS.
+ * <p>Warm runs: given RUN_TIMEOUT_SECONDS, each program that compiled is also run in this JVM
+ * (WarmRun.java says what that decides and what it leaves to a fresh JVM).
+ *
+ * <p>Arguments: SOURCE_FILE CLASSPATH TIMEOUT_SECONDS [RUN_TIMEOUT_SECONDS].
  */
 public final class BatchJavac {
     private static final String WARM_UP = String.join("\n",
@@ -61,10 +65,15 @@ public final class BatchJavac {
         String source = args[0];
         String classpath = args[1];
         long timeoutMs = (long) (Double.parseDouble(args[2]) * 1000);
+        long runTimeoutMs = args.length > 3 ? (long) (Double.parseDouble(args[3]) * 1000) : -1;
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         ExecutorService worker = Executors.newSingleThreadExecutor();
         warmUp(javac, classpath);
+        PrintStream log = System.err;
         BufferedReader jobs = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        if (runTimeoutMs > 0) {
+            WarmRun.install();
+        }
         for (String line = jobs.readLine(); line != null; line = jobs.readLine()) {
             if (line.isEmpty()) {
                 continue;
@@ -76,11 +85,14 @@ public final class BatchJavac {
                 Compiled compiled = compile.get(timeoutMs, TimeUnit.MILLISECONDS);
                 if (System.nanoTime() - started <= TimeUnit.MILLISECONDS.toNanos(timeoutMs / 3)) {
                     compiled.report(folder);
+                    if (compiled.exitCode == 0 && runTimeoutMs > 0) {
+                        WarmRun.run(folder, classpath, runTimeoutMs, log);
+                    }
                 }
             } catch (TimeoutException slow) {
                 Runtime.getRuntime().halt(124);
             } catch (ExecutionException failed) {
-                System.err.println(folder + ": " + failed.getCause());
+                log.println(folder + ": " + failed.getCause());
             }
         }
         worker.shutdown();

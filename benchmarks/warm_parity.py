@@ -1,0 +1,57 @@
+"""Warm runners against the plain path on every CRUXEval-X gold program, side by side in one run.
+
+For each language with a `[warm]` runner (or those named), every gold program of
+cruxeval_preprocessed/<lang>.jsonl runs twice through the local sandbox with no execution cache:
+warm (the default) and `warm=false` (one fresh process per program). Printed per language: the
+programs, how many the warm process decided itself, each side's wall time and the ratio, and every
+program whose status, stdout or stderr differs between the two (the parity rule of issue 16: a warm
+runner is on by default only when there are none).
+
+    python benchmarks/warm_parity.py [--languages java,rkt,scala] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from harness.sandbox.local import LocalSandbox
+from harness.sandbox.types import Program
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval-x" / "cruxeval_preprocessed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--languages", default="")
+    parser.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    specs = LocalSandbox().specs
+    names = args.languages.split(",") if args.languages else sorted(key for key, spec in specs.items() if spec.warm)
+    for language in names:
+        rows = [json.loads(line) for line in (DATA / f"{language}.jsonl").open(encoding="utf-8")]
+        rows = rows[:args.limit] if args.limit else rows
+        programs = [Program(language, row["code"]) for row in rows]
+        warm_sandbox = LocalSandbox(warm=True)
+        started = time.perf_counter()
+        warm = warm_sandbox.run(programs)
+        warm_s = time.perf_counter() - started
+        started = time.perf_counter()
+        plain = LocalSandbox(warm=False).run(programs)
+        plain_s = time.perf_counter() - started
+        differences = [f"  id {row['id']}: warm {hot.status} {hot.stdout[:60]!r} {hot.stderr[:60]!r}; "
+                       f"plain {cold.status} {cold.stdout[:60]!r} {cold.stderr[:60]!r}"
+                       for row, hot, cold in zip(rows, warm, plain)
+                       if (hot.status, hot.stdout, hot.stderr) != (cold.status, cold.stdout, cold.stderr)]
+        passed = sum(e.status == "passed" for e in plain)
+        print(f"{language}: {len(programs)} programs ({passed} pass plain), "
+              f"{warm_sandbox.warm_verdicts} decided warm; warm {warm_s:.1f} s, plain {plain_s:.1f} s, "
+              f"x{plain_s / warm_s:.2f}; {len(differences)} differ", flush=True)
+        for line in differences:
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
