@@ -1,6 +1,6 @@
 """How often do the order-dependent CRUXEval-X gold programs flip? Each runs RUNS times.
 
-17 gold programs read a hash or map in iteration order (the task README lists them). Perl and
+18 gold programs read a hash or map in iteration order (the task README lists them). Perl and
 Swift are pinned in their language.toml and must get one verdict in every run (the test
 tests/test_sandbox_determinism.py asserts that); Go, Lua, Rust and Java (`Map.of` order, salted
 per JVM) randomise order with no switch, so this script measures how often their verdicts flip.
@@ -22,7 +22,7 @@ from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Program
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval-x" / "cruxeval_preprocessed"
-ORDER_DEPENDENT = {"go": ("91", "382", "664", "748"), "java": ("71",), "lua": ("398", "470", "664"),
+ORDER_DEPENDENT = {"go": ("91", "338", "382", "664", "748"), "java": ("71",), "lua": ("398", "470", "664"),
                    "pl": ("25", "135", "398", "493"), "rs": ("6", "135", "627"), "swift": ("25", "338")}
 COMMENT = {"go": "//", "java": "//", "lua": "--", "pl": "#", "rs": "//", "swift": "//"}
 

@@ -1,6 +1,6 @@
 """Verdicts that never flip: gold programs whose result depends on hash or map order.
 
-17 CRUXEval-X gold programs read a hash or map in iteration order, so in a runtime that seeds its
+18 CRUXEval-X gold programs read a hash or map in iteration order, so in a runtime that seeds its
 hashing per process their verdict changes from run to run, and a regression gate comparing two
 runs of the same model would flap. Perl and Swift can be pinned (PERL_HASH_SEED=0 with
 PERL_PERTURB_KEYS=0, SWIFT_DETERMINISTIC_HASHING=1 in their language.toml): each such program is run
