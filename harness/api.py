@@ -114,7 +114,7 @@ def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], 
         raise UsageError(f"--sandbox {name!r}: use one of {', '.join(SANDBOXES.names())}")
     options = parse_key_values(option_text, "sandbox option")
     if options:
-        _check_sandbox_options(backend, inspect.signature(SANDBOXES.get(name)).parameters, options)
+        _check_sandbox_options(backend, name, inspect.signature(SANDBOXES.get(name)).parameters, options)
 
     def create() -> Sandbox:
         from harness.sandbox import open_sandbox
@@ -126,7 +126,7 @@ def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], 
     return create
 
 
-def _check_sandbox_options(backend: str, parameters: Mapping[str, inspect.Parameter],
+def _check_sandbox_options(backend: str, name: str, parameters: Mapping[str, inspect.Parameter],
                            options: dict[str, Any]) -> None:
     """Refuse an option the backend does not take, or a value of the wrong kind (`workers=two`)."""
     allowed = {key: parameter.default for key, parameter in parameters.items()
@@ -134,12 +134,12 @@ def _check_sandbox_options(backend: str, parameters: Mapping[str, inspect.Parame
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise UsageError(f"--sandbox {backend!r}: unknown option(s) {', '.join(unknown)}; "
-                         f"{backend.partition(',')[0]} takes {', '.join(sorted(allowed))}")
+                         f"{name} takes {', '.join(sorted(allowed))}")
     for key, value in options.items():
         expected = type(allowed[key]) if allowed[key] is not None else int  # workers=None means "all cores"
         if not (type(value) is expected or (expected is float and type(value) is int)):
-            raise UsageError(f"--sandbox {backend!r}: {key}={value!r}: expected a value of type {expected.__name__} "
-                             f"(the default is {allowed[key]!r})")
+            raise UsageError(f"--sandbox {backend!r}: {key}={value!r}: expected a value of type "
+                             f"{expected.__name__} (the default is {allowed[key]!r})")
 
 
 def _with_run_cache(spec: ModelSpec, use_cache: bool, cache_dir: Path | str | None) -> ModelSpec:

@@ -12,8 +12,8 @@ A folder without `.compile.rc` (the batch crashed or timed out) falls back to th
 Warm runs: a language's `[warm]` command (used unless the sandbox has `warm=false`) is the same
 kind of process, which also runs each program that compiled, inside itself, and leaves
 `.run.rc` (written last), `.run.stdout` and `.run.stderr`; `$HARNESS_RUN_TIMEOUT_S` holds the
-run timeout a plain run of the batch would get (the language's, or the batch's own). Running program code in a shared
-process is weaker isolation, so such a process reports a run only when the program did nothing
+run timeout a plain run of the batch would get (the language's, or the batch's own). Running
+program code in a shared process is weaker isolation, so such a process reports a run only when the program did nothing
 but compute and ended normally or by an ordinary exception; anything else it leaves without
 `.run.rc` and the program runs in its own sandbox (each language's folder documents its rules).
 The run's verdict then follows the language's pass rule as a plain run's does.

@@ -109,7 +109,8 @@ class DockerSandbox(LocalSandbox):
         """Docker verdicts are cached apart from local ones: each backend's results come from itself."""
         spec = self.specs.get(program.language)
         toolchain = toolchain_id(spec, list(self.specs.values())) if spec else program.language
-        return execution_key(f"docker:{toolchain}", self.cache_mode(spec, limits), limits.key(), program.source_hash())
+        return execution_key(f"docker:{toolchain}", self.cache_mode(spec, limits), limits.key(),
+                             program.source_hash())
 
     def _execute(self, todo: dict[str, Program], limits: Limits,
                  progress: Callable[[int], None] | None) -> dict[str, Execution]:

@@ -21,7 +21,6 @@ from harness.errors import UsageError
 
 TOP_KEYS = {"name", "suite", "packages", "source_file", "version_command", "toolchain", "setup", "env",
             "compile", "run", "pass", "fast", "batch_compile", "warm", "selftest"}
-
 STEP_KEYS = {"command", "timeout_s"}
 PASS_KEYS = {"exit_codes", "stderr_must_be_empty", "fail_if_stdout_contains", "fail_if_stderr_contains",
              "compile_error_if_output_contains"}

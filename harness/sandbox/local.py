@@ -164,7 +164,8 @@ class LocalSandbox:
         A warm runner hands any program printing more than 1 MB to the plain path, so a batch with a
         smaller output cap runs every program the plain way.
         """
-        return self.warm and self.mode == "fast" and spec.warm is not None and limits.output_bytes >= WARM_OUTPUT_CAP
+        return (self.warm and self.mode == "fast" and spec.warm is not None
+                and limits.output_bytes >= WARM_OUTPUT_CAP)
 
     def _prepare(self, folder: Path, program: Program) -> Job:
         job = Job(self.specs[program.language], program, folder)
@@ -194,18 +195,18 @@ class LocalSandbox:
             return job.ran
         compile_step, run_step_spec = job.spec.commands(self.mode)
         mounts = self.mounts(job.spec, job.box)
+        env = self.environment(job.spec)
         use_cgroups = self.cgroups_unavailable is None
         compile_s = 0.0
         if compile_step is not None and not job.precompiled:
-            result = run_step(mounts, self.environment(job.spec), compile_step.command, compile_step.timeout_s,
-                              limits, job.folder, use_cgroups)
+            result = run_step(mounts, env, compile_step.command, compile_step.timeout_s, limits, job.folder,
+                              use_cgroups)
             failure = compile_verdict(result)
             if failure is not None:
                 return failure
             compile_s = result.duration_s
         timeout = limits.timeout_s or run_step_spec.timeout_s
-        result = run_step(mounts, self.environment(job.spec), run_step_spec.command, timeout, limits, job.folder,
-                          use_cgroups)
+        result = run_step(mounts, env, run_step_spec.command, timeout, limits, job.folder, use_cgroups)
         return run_verdict(job.spec.passing, result, compile_s)
 
     def toolchain_version(self, key: str) -> str:

@@ -170,8 +170,8 @@ final class WarmRun {
         System.setSecurityManager(GUARD);
     }
 
-    /** Runs FOLDER/tmp's Problem with CLASSPATH's jars; true if a verdict was written. */
-    static boolean run(Path folder, String classpath, long timeoutMs, PrintStream log)
+    /** Runs FOLDER/tmp's Problem with CLASSPATH's jars and writes its verdict, or leaves it to a fresh JVM. */
+    static void run(Path folder, String classpath, long timeoutMs, PrintStream log)
             throws IOException, InterruptedException {
         OUT.target = new ByteArrayOutputStream();
         ERR.target = new ByteArrayOutputStream();
@@ -188,7 +188,7 @@ final class WarmRun {
         } catch (ReflectiveOperationException | LinkageError notRunnable) {
             log.println(folder + ": " + notRunnable); // no Problem class or no main: a fresh JVM says what happens
             loader.close();
-            return false;
+            return;
         }
         Thread thread = new Thread(null, () -> {
             try {
@@ -223,13 +223,17 @@ final class WarmRun {
         loader.close();
         if (exitCode[0] < 0 || GUARD.tripped != null) {
             log.println(folder + ": left to a fresh JVM (" + (GUARD.tripped != null ? GUARD.tripped : "no ordinary end") + ")");
-            return false;
+        } else {
+            writeVerdict(folder, exitCode[0]);
         }
+    }
+
+    /** .run.stdout, .run.stderr and, last and atomically, .run.rc: the harness reads a run only once its rc is there. */
+    private static void writeVerdict(Path folder, int exitCode) throws IOException {
         Files.write(folder.resolve(".run.stdout"), OUT.target.toByteArray());
         Files.write(folder.resolve(".run.stderr"), ERR.target.toByteArray());
         Path partial = folder.resolve(".run.rc.partial");
-        Files.write(partial, Integer.toString(exitCode[0]).getBytes(StandardCharsets.UTF_8));
+        Files.write(partial, Integer.toString(exitCode).getBytes(StandardCharsets.UTF_8));
         Files.move(partial, folder.resolve(".run.rc"), StandardCopyOption.ATOMIC_MOVE);
-        return true;
     }
 }

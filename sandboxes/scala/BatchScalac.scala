@@ -27,7 +27,7 @@ import java.util.concurrent.{Callable, ExecutionException, Executors, TimeUnit, 
   * in the empty package is unlinked, so the next program cannot see it. The resident compiler
   * decides only successes; a program it rejects (or that makes it throw) is compiled again by a
   * fresh compiler as above, whose messages and exit code are the ones reported. The parity tests
-  * (tests/test_sandbox_warm_parity.py) compare both ways on every gold program and a mutated set.
+  * (tests/test_sandbox_warm.py, benchmarks/warm_parity.py) compare both ways on every gold program and a mutated set.
   *
   * Warm runs: given RUN_TIMEOUT_SECONDS, each program that compiled is also run in this JVM
   * (WarmRun.scala says what that decides and what it leaves to a fresh JVM).
@@ -42,7 +42,7 @@ object BatchScalac {
     val timeoutMs = (timeout.toDouble * 1000).toLong
     val worker = Executors.newSingleThreadExecutor()
     warmUp()
-    val log = System.err
+    val log = System.err // WarmRun.install() points System.err at each program's buffer
     val jobs = new BufferedReader(new InputStreamReader(System.in, UTF_8))
     if (runTimeoutMs.isDefined) WarmRun.install()
     Iterator.continually(jobs.readLine()).takeWhile(_ != null).filter(_.nonEmpty).foreach { line =>

@@ -106,8 +106,8 @@ object WarmRun {
     System.setSecurityManager(Guard)
   }
 
-  /** Runs FOLDER/tmp's Problem; true if a verdict was written. */
-  def run(folder: Path, timeoutMs: Long, log: PrintStream): Boolean = {
+  /** Runs FOLDER/tmp's Problem and writes its verdict, or leaves it to a fresh JVM. */
+  def run(folder: Path, timeoutMs: Long, log: PrintStream): Unit = {
     out.target = new ByteArrayOutputStream
     err.target = new ByteArrayOutputStream
     Guard.tripped = null
@@ -148,15 +148,17 @@ object WarmRun {
     loader.close()
     outStream.flush()
     errStream.flush()
-    if (exitCode < 0 || Guard.tripped != null) {
+    if (exitCode < 0 || Guard.tripped != null)
       log.println(s"$folder: left to a fresh JVM (${Option(Guard.tripped).getOrElse("no ordinary end")})")
-      return false
-    }
+    else writeVerdict(folder, exitCode)
+  }
+
+  /** .run.stdout, .run.stderr and, last and atomically, .run.rc: the harness reads a run only once its rc is there. */
+  private def writeVerdict(folder: Path, exitCode: Int): Unit = {
     Files.write(folder.resolve(".run.stdout"), out.target.toByteArray)
     Files.write(folder.resolve(".run.stderr"), err.target.toByteArray)
     val partial = folder.resolve(".run.rc.partial")
     Files.write(partial, exitCode.toString.getBytes(UTF_8))
     Files.move(partial, folder.resolve(".run.rc"), StandardCopyOption.ATOMIC_MOVE)
-    true
   }
 }
