@@ -239,8 +239,8 @@ def test_a_sigkilled_driver_resumes_from_its_journals(cluster: LocalCluster, loc
                                                       tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
 
-    def harness_run(delay: float) -> subprocess.Popen:
-        command = [sys.executable, "-c", CLI, "run", "--task", "gsm8k", "--model", f"{SCRIPTED},delay={delay}",
+    def harness_run(model: str) -> subprocess.Popen:
+        command = [sys.executable, "-c", CLI, "run", "--task", "gsm8k", "--model", model,
                    "--data", str(GSM8K), "--limit", str(LIMIT), "--run-dir", str(run_dir),
                    "--cache-dir", str(tmp_path / "cache"), "--runner", f"ray:{cluster.address}"]
         return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(TESTS)},
@@ -251,17 +251,18 @@ def test_a_sigkilled_driver_resumes_from_its_journals(cluster: LocalCluster, loc
         return {json.loads(line)["id"] for line in journal.read_text().splitlines()} if journal.exists() else set()
 
     cluster.forget_calls()
-    driver = harness_run(delay=0.25)
+    # each of the two replicas answers 8 requests and then stalls: the journal stops at 16 of 40
+    driver = harness_run(f"{SCRIPTED},stall_after=8")
     deadline = time.monotonic() + 90
-    while len(journaled()) < 12 and time.monotonic() < deadline and driver.poll() is None:
+    while len(journaled()) < 16 and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.02)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     done_before = journaled()
-    assert 12 <= len(done_before) < LIMIT, "the kill must land midway"
+    assert len(done_before) == 16, "the kill must land midway, after both replicas stalled"
 
     cluster.forget_calls()
-    resumed = harness_run(delay=0.0)
+    resumed = harness_run(SCRIPTED)
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
     assert outcome(run_dir) == local_gsm8k
     asked_again = {id for ids in cluster.calls().values() for id in ids}

@@ -87,6 +87,9 @@ class ModelChunks:
 
 
 QUEUE_BATCHES = 16
+# With no answer for this long, `batches` yields an empty batch (a tick), so records scored
+# elsewhere reach the journal while the model is slow.
+TICK_S = 1.0
 
 
 class _Finished:
@@ -114,10 +117,14 @@ class GenerationStage:
 
     def batches(self) -> Iterator[list[Answered]]:
         """Answers as they arrive: each item is everything that was waiting (so batches grow
-        when the scorer is the slower stage). Raises the generation error, after the answers
-        given before it."""
+        when the scorer is the slower stage), or nothing after `TICK_S` without an answer.
+        Raises the generation error, after the answers given before it."""
         while True:
-            waiting = [self._queue.get()]
+            try:
+                waiting = [self._queue.get(timeout=TICK_S)]
+            except queue.Empty:
+                yield []
+                continue
             while True:
                 try:
                     waiting.append(self._queue.get_nowait())

@@ -115,8 +115,10 @@ class LocalRunner:
         self.stats.model_requests += len(answers)
 
     def _answered_batches(self, generation: GenerationStage | None) -> Iterator[list[Scorable]]:
-        """The model's answers as they arrive, in scoring batches."""
+        """The model's answers as they arrive, in scoring batches; ticks pass through."""
         for answers in generation.batches() if generation is not None else ():
+            if not answers:
+                yield []
             yield from scoring_batches([(sample, request, response, False) for sample, request, response in answers],
                                        self.task.score_batch_size())
 

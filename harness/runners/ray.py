@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -124,6 +125,7 @@ class RaySource:
         self._actors: list[Any] = []
         self._shards: _Shards | None = None
         self._connected_here = False
+        self._connecting = threading.Lock()
 
     def answer(self, pending: Sequence[Pending]) -> Iterator[list[Answered]]:
         """Connect, start the workers, and yield each chunk's answers as its worker finishes it.
@@ -151,6 +153,9 @@ class RaySource:
         remote = None
         try:
             for batch in batches:
+                if not batch:  # a tick: hand on what finished while the model is slow
+                    yield from self._scored(block=False)
+                    continue
                 if remote is None:
                     self._connect()
                     remote = ray.remote(score_on_worker).options(
@@ -172,6 +177,8 @@ class RaySource:
     def _scored(self, block: bool) -> Iterator[list[SampleRecord]]:
         """Records of the scoring tasks that have finished (at least one when `block`)."""
         ray = self._ray
+        if not self._scoring:
+            return
         ready, self._scoring = ray.wait(self._scoring, num_returns=1 if block else len(self._scoring),
                                         timeout=None if block else 0)
         for ref in ready:
@@ -215,17 +222,21 @@ class RaySource:
                 pass
 
     def _connect(self) -> None:
-        ray = self._ray
-        if ray.is_initialized():
-            return
-        if self.address not in (None, "auto"):
-            _check_reachable(self.address)
-        try:
-            ray.init(address=self.address, logging_level=logging.ERROR, include_dashboard=False)
-        except ConnectionError as error:
-            raise UsageError(f"runner address {self.address!r}: no Ray cluster found ({error}); start one "
-                             "(`ray start --head`) or fix the address") from error
-        self._connected_here = True
+        """Join the cluster once. The generation thread (first answers) and the main thread (first
+        scoring batch, which comes at once from journaled answers of a resumed run) may both get
+        here first, and a second `ray.init` while the first is under way fails."""
+        with self._connecting:
+            ray = self._ray
+            if ray.is_initialized():
+                return
+            if self.address not in (None, "auto"):
+                _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, logging_level=logging.ERROR, include_dashboard=False)
+            except ConnectionError as error:
+                raise UsageError(f"runner address {self.address!r}: no Ray cluster found ({error}); start one "
+                                 "(`ray start --head`) or fix the address") from error
+            self._connected_here = True
 
     def _worker_count(self) -> int:
         """`workers`, checked against what the cluster holds, or as many as it holds."""

@@ -2,7 +2,8 @@
 
 A batch holds answers of one subset, up to the task's batch size: hundreds of programs of one
 language for a sandbox (so a warm compiler serves many and identical programs run once), fewer
-for text metrics, so records reach the journal and the progress bar steadily.
+for text metrics, so records reach the journal and the progress bar steadily. An empty batch is
+a tick: no answers came for a while, and a source that scores elsewhere hands on what finished.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def score_here(task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[S
     """Score each batch in this process, on this thread (official graders time sympy out with
     `signal.alarm`, which works only on the main thread)."""
     for batch in batches:
-        yield sample_records(task, batch)
+        if batch:
+            yield sample_records(task, batch)
 
 
 def sample_records(task: Task, batch: Sequence[Scorable]) -> list[SampleRecord]:
