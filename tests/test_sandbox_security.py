@@ -22,6 +22,7 @@ from typing import Iterator
 import pytest
 
 from harness.sandbox.local import LocalSandbox
+from harness.sandbox.process import run_step
 from harness.sandbox.types import Execution, Limits, Program
 from tests.sandbox_support import require_language
 
@@ -623,3 +624,37 @@ for size in (2 << 20, 4 << 20):
     limits = Limits(memory_mb=256, pids=64, output_bytes=1 << 20, file_bytes=3 << 20)
     execution = sandbox.run([Program("py", source)], limits)[0]
     assert (execution.status, execution.stdout) == ("passed", f"{2 << 20} written\n{4 << 20} refused\n"), execution
+
+
+DISK_FILL = """
+import errno, os
+written = 0
+try:
+    for index in range(100000):
+        folder = "." if index % 2 else "/tmp"
+        with open(f"{folder}/junk{index}", "wb") as handle:
+            handle.write(b"x" * (4 << 20))
+        written += 4
+except OSError as error:
+    print(errno.errorcode[error.errno], "after", written, "MB", flush=True)
+"""
+
+
+def test_a_program_filling_the_disk_fills_only_its_own_capped_tmpfs(sandbox: LocalSandbox, tmp_path: Path) -> None:
+    """The run step's /box is a tmpfs copy of the work folder and /tmp a tmpfs, both capped at the
+    memory limit: the program is stopped at the cap (OOM-killed where cgroups count tmpfs pages as
+    its memory, else ENOSPC), and the host's work folder holds only what it held before."""
+    require_language("py")
+    spec = sandbox.specs["py"]
+    work = tmp_path / "box"
+    work.mkdir()
+    (work / spec.source_file).write_text(DISK_FILL)
+    _, run = spec.commands("fast")
+    limits = Limits(memory_mb=128, pids=64)
+    result = run_step(sandbox.mounts(spec, work), sandbox.environment(spec), run.command, 60, limits, tmp_path,
+                      sandbox.cgroups_unavailable is None, private_box=True)
+    stopped_at_cap = result.out_of_memory or result.stdout.startswith("ENOSPC after")
+    assert stopped_at_cap and not result.timed_out, result
+    if result.stdout:
+        assert int(result.stdout.split()[2]) <= 2 * 128, "each tmpfs holds at most the memory limit"
+    assert sorted(path.name for path in work.iterdir()) == [spec.source_file]

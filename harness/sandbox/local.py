@@ -75,6 +75,7 @@ class LocalSandbox:
         self.locale = locale
         self.warm = warm
         self.warm_verdicts = 0  # runs a warm process decided (the rest ran in sandboxes of their own)
+        self.batch_compiled = 0  # programs run from a batch compiler's output (the rest compiled alone)
         self._count_lock = threading.Lock()
         self.workers = workers or os.cpu_count() or 1
         self.cache = cache
@@ -193,6 +194,9 @@ class LocalSandbox:
             with self._count_lock:
                 self.warm_verdicts += 1
             return job.ran
+        if job.precompiled:
+            with self._count_lock:
+                self.batch_compiled += 1
         compile_step, run_step_spec = job.spec.commands(self.mode)
         mounts = self.mounts(job.spec, job.box)
         env = self.environment(job.spec)
@@ -206,7 +210,8 @@ class LocalSandbox:
                 return failure
             compile_s = result.duration_s
         timeout = limits.timeout_s or run_step_spec.timeout_s
-        result = run_step(mounts, env, run_step_spec.command, timeout, limits, job.folder, use_cgroups)
+        result = run_step(mounts, env, run_step_spec.command, timeout, limits, job.folder, use_cgroups,
+                          private_box=True)
         return run_verdict(job.spec.passing, result, compile_s)
 
     def toolchain_version(self, key: str) -> str:

@@ -1,7 +1,10 @@
 """Running one command in a bubblewrap sandbox, with limits, and reporting what happened.
 
 Isolation: every namespace unshared (no network), the toolchain tree mounted read-only as `/`,
-a fresh writable work folder at /box, a private /tmp, uid `nobody`. Limits: cgroup memory and
+a fresh writable work folder at /box, a private /tmp, uid `nobody`. A program's run step gets /box
+as a tmpfs of its own, holding a copy of the work folder, and /tmp likewise, each capped at the
+memory limit (as the Docker backend's are): a program that fills the disk meets ENOSPC there and
+the host's disk stays untouched. Limits: cgroup memory and
 pids where available (else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user); RLIMIT_FSIZE at
 `file_bytes` on every file written (the output cap cannot double as the file cap: an unoptimised
 Rust binary alone is 11 MB); a wall-clock timeout after which the whole sandbox is killed, and the
@@ -30,6 +33,8 @@ BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIGXFSZ_EXIT = 128 + signal.SIGXFSZ
 NOBODY = 65534
 POLL_S = 0.05  # how often a running step's output files are measured against the cap
+BOX_SOURCE = f"{OVERLAY_MOUNT}/.box"  # the work folder, read-only, that a run step copies into its /box
+COPY_FAILED_EXIT = 125
 
 
 @dataclass(frozen=True)
@@ -54,11 +59,24 @@ class StepResult:
     sandbox_failure: str = ""
 
 
-def bwrap_argv(mounts: Mounts, env: Mapping[str, str], command: str) -> list[str]:
+def bwrap_argv(mounts: Mounts, env: Mapping[str, str], command: str, disk_bytes: int | None = None) -> list[str]:
+    """The bubblewrap command line. With `disk_bytes`, /box and /tmp are tmpfs of that size and the
+    work folder is copied into /box first (a run step: nothing it writes reaches the host); without,
+    /box is the host work folder (a compile step, whose outputs the run step needs)."""
+    if disk_bytes is None:
+        temp, box = ["--tmpfs", "/tmp"], ["--bind", str(mounts.work), WORK_MOUNT]
+    else:
+        size = ["--size", str(disk_bytes)]
+        temp = [*size, "--tmpfs", "/tmp"]
+        box = ["--ro-bind", str(mounts.work), BOX_SOURCE, *size, "--tmpfs", WORK_MOUNT]
+        # entry by entry in byte order, so /box lists in the same order whatever the host folder's history
+        copy = (f'(cd {BOX_SOURCE} && LC_ALL=C ls -A | while IFS= read -r entry; do cp -a "$entry" {WORK_MOUNT}/ '
+                f'|| exit 1; done) || exit {COPY_FAILED_EXIT}')
+        command = f"{copy}\n{command}"
     argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-            "--ro-bind", str(mounts.rootfs), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--ro-bind", str(mounts.rootfs), "/", "--proc", "/proc", "--dev", "/dev", *temp,
             "--tmpfs", OVERLAY_MOUNT, "--ro-bind", str(mounts.overlay), f"{OVERLAY_MOUNT}/{mounts.language}",
-            "--bind", str(mounts.work), WORK_MOUNT, "--chdir", WORK_MOUNT,
+            *box, "--chdir", WORK_MOUNT,
             "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv",
             "--setenv", "PATH", f"{OVERLAY_MOUNT}/{mounts.language}/bin:{BASE_PATH}",
             "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
@@ -102,11 +120,13 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float, outputs: tuple[Pat
 
 
 def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: float, limits: Limits,
-             outputs: Path, use_cgroups: bool, stdin: Path | None = None) -> StepResult:
-    """Run `command` (a shell line) in the sandbox; `outputs` is a host folder for stdout/stderr."""
+             outputs: Path, use_cgroups: bool, stdin: Path | None = None, private_box: bool = False) -> StepResult:
+    """Run `command` (a shell line) in the sandbox; `outputs` is a host folder for stdout/stderr.
+    `private_box`: the program writes into a capped tmpfs copy of the work folder, not the folder."""
     cgroup = cgroups.ProgramCgroup(limits.memory_mb << 20, limits.pids) if use_cgroups else None
     stdout_path, stderr_path = outputs / "stdout", outputs / "stderr"
-    argv = _launcher(limits, cgroup) + bwrap_argv(mounts, env, command)
+    disk_bytes = limits.memory_mb << 20 if private_box else None
+    argv = _launcher(limits, cgroup) + bwrap_argv(mounts, env, command, disk_bytes)
     started = time.perf_counter()
     try:
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err, \
@@ -122,4 +142,6 @@ def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: fl
     limited = exit_code in (SIGXFSZ_EXIT, -signal.SIGXFSZ) or any(
         path.stat().st_size >= limits.output_bytes for path in (stdout_path, stderr_path))
     failure = stderr.strip() if exit_code == 1 and stderr.startswith("bwrap: ") else ""
+    if private_box and exit_code == COPY_FAILED_EXIT and stderr.startswith("cp: "):
+        failure = f"copying the work folder into the sandbox's /box failed: {stderr.strip()}"
     return StepResult(exit_code, duration, stdout, stderr, timed_out, out_of_memory, limited, failure)
