@@ -3,8 +3,9 @@
 Isolation: every namespace unshared (no network), the toolchain tree mounted read-only as `/`,
 a fresh writable work folder at /box, a private /tmp, uid `nobody`. A program's run step gets /box
 as a tmpfs of its own, holding a copy of the work folder, and /tmp likewise, each capped at the
-memory limit (as the Docker backend's are): a program that fills the disk meets ENOSPC there and
-the host's disk stays untouched. Limits: cgroup memory and
+memory limit (as the Docker backend's are): a program that fills the disk is stopped there (the
+memory cgroup counts tmpfs pages, so it is OOM-killed; without cgroups it meets ENOSPC) and the
+host's disk stays untouched. Limits: cgroup memory and
 pids where available (else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user); RLIMIT_FSIZE at
 `file_bytes` on every file written (the output cap cannot double as the file cap: an unoptimised
 Rust binary alone is 11 MB); a wall-clock timeout after which the whole sandbox is killed, and the
