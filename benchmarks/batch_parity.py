@@ -14,9 +14,7 @@ verdicts of plain mode compared by status only: the plain compile may use other 
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import time
 from pathlib import Path
 from types import ModuleType
@@ -24,8 +22,9 @@ from types import ModuleType
 from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Program
 
+from warm_parity import gold_sets  # benchmarks/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "cruxeval-x" / "cruxeval_preprocessed"
 
 
 def task_scorer() -> ModuleType:
@@ -49,17 +48,8 @@ def wrong_twins(rows: list[dict], language: str, scorer: ModuleType) -> list[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--languages", default="")
-    parser.add_argument("--limit", type=int, default=0)
-    args = parser.parse_args()
-    specs = LocalSandbox().specs
-    names = args.languages.split(",") if args.languages else sorted(key for key, spec in specs.items()
-                                                                     if spec.batch_compile)
     scorer = task_scorer()
-    for language in names:
-        rows = [json.loads(line) for line in (DATA / f"{language}.jsonl").open(encoding="utf-8")]
-        rows = rows[:args.limit] if args.limit else rows
+    for language, rows in gold_sets(__doc__.splitlines()[0], lambda spec: spec.batch_compile is not None):
         sources = [row["code"] for row in rows] + wrong_twins(rows, language, scorer)
         labels = [f"id {row['id']}" for row in rows] + [f"id {row['id']} (wrong twin)" for row in rows]
         programs = [Program(language, source) for source in sources]

@@ -16,23 +16,30 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
+from harness.sandbox.languages import LanguageSpec
 from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Program
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval-x" / "cruxeval_preprocessed"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def gold_sets(description: str, by_default: Callable[[LanguageSpec], bool]) -> Iterator[tuple[str, list[dict]]]:
+    """(language, gold records) for `--languages` (default: those `by_default` picks), `--limit` each."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--languages", default="")
     parser.add_argument("--limit", type=int, default=0)
     args = parser.parse_args()
     specs = LocalSandbox().specs
-    names = args.languages.split(",") if args.languages else sorted(key for key, spec in specs.items() if spec.warm)
+    names = args.languages.split(",") if args.languages else sorted(key for key, spec in specs.items() if by_default(spec))
     for language in names:
         rows = [json.loads(line) for line in (DATA / f"{language}.jsonl").open(encoding="utf-8")]
-        rows = rows[:args.limit] if args.limit else rows
+        yield language, rows[:args.limit] if args.limit else rows
+
+
+def main() -> None:
+    for language, rows in gold_sets(__doc__.splitlines()[0], lambda spec: spec.warm is not None):
         programs = [Program(language, row["code"]) for row in rows]
         warm_sandbox = LocalSandbox(warm=True)
         started = time.perf_counter()
