@@ -21,13 +21,16 @@ from harness.sandbox.types import Execution, Limits, Program
 from tests.sandbox_support import CRUXEVAL_X, gold_records, require_language
 
 PARITY_SET = Path(__file__).parent / "fixtures" / "warm_parity"
-WARM_LANGUAGES = ("java", "rkt", "scala")
+WARM_LANGUAGES = ("java", "py", "rkt", "scala")
 # What the last program of the set prints when nothing was left behind by the ones before it.
-CLEAN_READER = {"java": "null\nfalse\n", "scala": "null\nfalse\n", "rkt": "#f\n#f\n"}
+CLEAN_READER = {"java": "null\nfalse\n", "scala": "null\nfalse\n", "rkt": "#f\n#f\n", "py": "None\nFalse\n"}
 LIMITS = Limits(timeout_s=3, memory_mb=1024)  # a warm runner gives up on a program at a third of this
 # Output that differs between two fresh runs too (how far a flood or a daemon thread got), or that
 # only the exit status is about.
 UNSTABLE_OUTPUT = {"output_flood", "daemon_thread", "memory_hoard", "deep_recursion", "infinite_loop"}
+# Fork servers run each program in a child of a started interpreter, which reports errors itself:
+# their stderr must read as a fresh process's too (tracebacks, syntax errors, warnings).
+SAME_STDERR = {"py"}
 
 
 def parity_set(language: str) -> list[dict[str, str]]:
@@ -60,6 +63,9 @@ def test_warm_runs_give_the_plain_verdicts_on_the_mutated_set(language: str) -> 
         elif program["kind"] not in UNSTABLE_OUTPUT and hot.stdout != cold.stdout:
             differences.append(f"{program['kind']} {program['id']}: stdout {hot.stdout[:80]!r} "
                                f"vs {cold.stdout[:80]!r}")
+        elif program["kind"] not in UNSTABLE_OUTPUT and language in SAME_STDERR and hot.stderr != cold.stderr:
+            differences.append(f"{program['kind']} {program['id']}: stderr {hot.stderr[-200:]!r} "
+                               f"vs {cold.stderr[-200:]!r}")
     assert differences == []
     statuses = {program["kind"]: execution.status for program, execution in zip(programs, plain)}
     assert statuses["infinite_loop"] == "timeout" and statuses["output_flood"] == "output_limit"
