@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ def gold_records(language: str) -> list[dict[str, Any]]:
 
 
 REQUIRE_ENV = "HARNESS_REQUIRE_SANDBOXES"
+# Ruby's Test::Unit reports how long the tests took: two fresh runs of one program differ there.
+TIMINGS = re.compile(r"Finished in [0-9.e-]+ seconds\.|[0-9.e+-]+ tests/s, [0-9.e+-]+ assertions/s")
+
+
+def comparable_output(text: str) -> str:
+    """`text` with what differs between two fresh runs of the same program (timings) masked."""
+    return TIMINGS.sub("<timing>", text)
 
 
 def require_language(language: str) -> None:
