@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,3 +36,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from harness.testing.tiny import TEST_SIZES, build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-model"), tiny_corpus(), **TEST_SIZES)
+
+
+@pytest.fixture
+def host_port() -> Iterator[int]:
+    """A port listening on the host's loopback: only a sandbox sharing the host's network reaches it."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()[1]

@@ -1,4 +1,5 @@
-"""Shared helpers for sandbox tests: real programs from the data, and skips that say why."""
+"""Shared helpers for sandbox tests: real programs from the data, hostile programs and what they
+leave behind, and skips that say why."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import functools
 import json
 import os
 import re
+import tomllib
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pytest
 
 from harness.sandbox.local import LocalSandbox
+from harness.sandbox.types import Execution, Program
 
 CRUXEVAL_X = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval-x"
 
@@ -69,3 +74,125 @@ def wrong_output_program(language: str, index: int) -> str:
     donors = (scorer.gold_answer(other, language, "output") for other in rows[index + 1:])
     wrong = next(answer for answer in donors if answer.strip() != gold.strip())
     return scorer.substitute(row, language, "output", wrong)
+
+
+# Hostile programs, one file per language (tests/fixtures/sandbox_attacks/<language>.toml): at the
+# top level the attacks on the sandbox, each in the language's own idiom and after the file's
+# optional `head`; in [warm], for languages with a warm runner, the programs of
+# tests/test_sandbox_warm_security.py. Placeholders: @MARK@ (a marker of 12 characters: a process
+# name holds 15, and Node's process.title cannot outgrow the command line `node main.js`), @PORT@
+# (a port listening on the host's loopback), @LANG@ (the language key).
+ATTACKS = Path(__file__).parent / "fixtures" / "sandbox_attacks"
+FORBIDDEN_FOLDERS = ("/usr", "/etc", "/opt/harness/{language}", "/")
+ALLOWED_FOLDERS = ("/tmp", "/box")
+EXPECTED = {  # the honest status of each attack
+    "network": ("failed",),  # the program asserts it can connect
+    "writes": ("passed",),  # the program only reports which writes failed
+    "output_flood": ("output_limit",),
+    "background_child": ("passed",),  # the program itself exits 0; its child must die with the sandbox
+    "fork_bomb": ("failed", "timeout"),  # it gives up at a refused fork; bash retries until the timeout
+    "infinite_loop": ("timeout",),
+    "memory_bomb": ("memory",),
+}
+
+
+@functools.cache
+def attack_sources(language: str, table: str = "") -> dict[str, str]:
+    """The language's hostile programs by name, placeholders unfilled: the attacks on the sandbox,
+    or the programs of one table (`warm`)."""
+    sources = tomllib.loads((ATTACKS / f"{language}.toml").read_text(encoding="utf-8"))
+    if table:
+        return sources[table]
+    head = sources.pop("head", "")
+    return {attack: head + body for attack, body in sources.items() if isinstance(body, str)}
+
+
+def new_marker() -> str:
+    """A name of 12 characters for one attack's processes, unique to it."""
+    return f"sec{uuid.uuid4().hex[:9]}"
+
+
+def attack_program(language: str, attack: str, marker: str, port: int = 0) -> Program:
+    """The attack with its placeholders filled."""
+    source = attack_sources(language)[attack]
+    for placeholder, value in (("@MARK@", marker), ("@PORT@", str(port)), ("@LANG@", language)):
+        source = source.replace(placeholder, value)
+    return Program(language, source)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attack's execution, with what of it was still alive on the host once `run()` returned."""
+
+    marker: str
+    execution: Execution
+    survivors: list[str]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # gone meanwhile, or (environ) not ours to read
+        return b""
+
+
+def leftover_processes(marker: str) -> list[str]:
+    """Live host processes (zombies are dead already) whose name, command line or environment carries the marker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        stat = _read(entry / "stat") if entry.name.isdigit() else b""
+        if not stat or stat.rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+            continue
+        comm, cmdline, environ = (_read(entry / name) for name in ("comm", "cmdline", "environ"))
+        if any(marker.encode() in view for view in (comm, cmdline, environ)):
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"pid {entry.name} ({comm.decode().strip()}): {command}")
+    return found
+
+
+def leftover_cgroups() -> list[str]:
+    """This process's program cgroups (`harness-<pid>-*`) still present under the memory or pids hierarchy."""
+    prefix = f"harness-{os.getpid()}-"
+    return [os.path.join(folder, name) for controller in ("memory", "pids")
+            for folder, names, _ in os.walk(f"/sys/fs/cgroup/{controller}") for name in names
+            if name.startswith(prefix)]
+
+
+def files_written_outside(sandbox: LocalSandbox, language: str, name: str) -> list[Path]:
+    """Where a write outside /box and /tmp would have landed on the host: the tree and the overlay."""
+    mounts = sandbox.mounts(sandbox.specs[language], Path("/nonexistent"))
+    return [folder / name for folder in (mounts.rootfs, mounts.rootfs / "usr", mounts.rootfs / "etc", mounts.overlay)
+            if (folder / name).exists()]
+
+
+def output_problem(attack: str, language: str, execution: Execution) -> str:
+    """What is wrong with the attack's own report of what it saw, or ''."""
+    if attack == "network":
+        reached = [name for name in ("dns", "ip", "host") if f"{name} unreachable" not in execution.stdout]
+        return f"reached {reached}" if reached else ""
+    if attack == "writes":
+        expected = [f"{folder.format(language=language)} denied" for folder in FORBIDDEN_FOLDERS]
+        expected += [f"{folder} writable" for folder in ALLOWED_FOLDERS]
+        return "" if execution.stdout.splitlines() == expected else "unexpected writability"
+    if attack == "fork_bomb":
+        output = execution.stdout + execution.stderr
+        refused = "fork refused" in output or "fork: retry: Resource temporarily unavailable" in output  # bash's
+        return "" if refused else "no fork was refused"
+    if attack == "background_child":
+        return "" if execution.stdout == "main exits\n" else "main did not finish"
+    return ""
+
+
+def assert_contained(outcomes: dict[str, Outcome], language: str,
+                     expected: Mapping[str, tuple[str, ...]] = EXPECTED) -> None:
+    """Every attack got its status, saw what it should, and left no process behind."""
+    problems = []
+    for attack, outcome in outcomes.items():
+        execution = outcome.execution
+        if execution.status not in expected[attack]:
+            problems.append(f"{attack}: status {execution.status}, expected {' or '.join(expected[attack])}")
+        if output_problem(attack, language, execution):
+            problems.append(f"{attack}: {output_problem(attack, language, execution)}")
+        problems += [f"{attack}: survivor {survivor}" for survivor in outcome.survivors]
+    details = "\n".join(f"{attack}: {outcome.execution}" for attack, outcome in outcomes.items())
+    assert problems == [], details

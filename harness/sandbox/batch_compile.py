@@ -8,6 +8,8 @@ stdin, compiles each folder's source exactly as the plain compile command would,
 `.compile.rc` (written last), `.compile.stdout` and `.compile.stderr` there. Compilation runs no
 program code, so sharing one compiler process does not weaken isolation between programs' runs.
 A folder without `.compile.rc` (the batch crashed or timed out) falls back to the plain compile.
+A language whose official command compiles and runs in one step (D's `rdmd`) names in its
+`[batch_compile]` a `run` command for the programs the batch built; the others keep the one step.
 
 Warm runs: a language's `[warm]` command (used unless the sandbox has `warm=false`) is the same
 kind of process, which also runs each program that compiled, inside itself, and leaves
@@ -54,12 +56,14 @@ def _read_outcome(job: "Job", step: str) -> tuple[int, str, str] | None:
 
 
 def _read_result(job: "Job") -> None:
-    if job.spec.compile is not None:
+    if job.spec.compile is not None or job.spec.batch_run is not None:
         compiled = _read_outcome(job, "compile")
         if compiled is None:
             _read_outcome(job, "run")  # a run without its compile's verdict is not used
             return
         exit_code, stdout, stderr = compiled
+        if exit_code != 0 and job.spec.compile is None:
+            return  # no plain compile step to report it as: the one-step command decides
         if exit_code != 0:
             job.compiled = Execution("compile_error", exit_code, 0.0, stdout, stderr, f"compiler exited {exit_code}")
             return
@@ -74,7 +78,7 @@ def _batch_step(sandbox: "LocalSandbox", job: "Job", limits: Limits) -> Step | N
     spec = job.spec
     if sandbox.warm_runs(spec, limits):
         return spec.warm
-    return spec.batch_compile if spec.compile is not None else None
+    return spec.batch_compile if spec.compile is not None or spec.batch_run is not None else None
 
 
 def _compile_chunk(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratch: Path, name: str, limits: Limits) -> None:

@@ -25,7 +25,7 @@ STEP_KEYS = {"command", "timeout_s"}
 PASS_KEYS = {"exit_codes", "stderr_must_be_empty", "fail_if_stdout_contains", "fail_if_stderr_contains",
              "compile_error_if_output_contains"}
 FAST_KEYS = {"compile", "run"}
-BATCH_KEYS = {"command", "timeout_s"}
+BATCH_KEYS = {"command", "timeout_s", "run"}
 SELFTEST_KEYS = {"pass", "fail"}
 
 
@@ -64,6 +64,9 @@ class LanguageSpec:
     fast_compile: str | None = None
     fast_run: str | None = None
     batch_compile: Step | None = None
+    # For a language whose official command compiles and runs in one step (D's `rdmd`): how a
+    # program its batch compiler built is run; the others keep the one-step command.
+    batch_run: str | None = None
     warm: Step | None = None
     selftest: Mapping[str, str] = field(default_factory=dict)
 
@@ -99,6 +102,13 @@ def _check_keys(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
     return table
+
+
+def _batch_step(table: Any, where: str) -> Step:
+    table = _check_keys(table, BATCH_KEYS, where)
+    if "run" in table and not isinstance(table["run"], str):
+        raise UsageError(f"{where}: `run` must be a command string, got {table['run']!r}")
+    return _step({key: value for key, value in table.items() if key != "run"}, where)
 
 
 def _step(table: Any, where: str) -> Step:
@@ -148,7 +158,8 @@ def load_language(path: Path) -> LanguageSpec:
         passing=_pass_rule(raw.get("pass", {}), f"{where} [pass]"),
         fast_compile=fast.get("compile"),
         fast_run=fast.get("run"),
-        batch_compile=_step(raw["batch_compile"], f"{where} [batch_compile]") if "batch_compile" in raw else None,
+        batch_compile=_batch_step(raw["batch_compile"], f"{where} [batch_compile]") if "batch_compile" in raw else None,
+        batch_run=raw.get("batch_compile", {}).get("run"),
         warm=_step(raw["warm"], f"{where} [warm]") if "warm" in raw else None,
         selftest=dict(_check_keys(raw.get("selftest", {}), SELFTEST_KEYS, f"{where} [selftest]")),
     )

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from harness.sandbox import cgroups
 from harness.sandbox.batch_compile import submit_batch_compiles
 from harness.sandbox.cache import ExecutionCache, execution_key
-from harness.sandbox.languages import LanguageSpec, languages
+from harness.sandbox.languages import LanguageSpec, Step, languages
 from harness.sandbox.process import Mounts, run_step
 from harness.sandbox.rootfs import overlay_path, rootfs_path, toolchain_id
 from harness.sandbox.types import Execution, Limits, Program
@@ -209,6 +209,8 @@ class LocalSandbox:
             if failure is not None:
                 return failure
             compile_s = result.duration_s
+        if job.precompiled and job.spec.batch_run is not None:
+            run_step_spec = Step(job.spec.batch_run, run_step_spec.timeout_s)
         timeout = limits.timeout_s or run_step_spec.timeout_s
         result = run_step(mounts, env, run_step_spec.command, timeout, limits, job.folder, use_cgroups,
                           private_box=True)
