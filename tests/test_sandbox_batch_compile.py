@@ -155,7 +155,10 @@ def _special_programs(language: str, code: str) -> list[tuple[Program, str | Non
     return [(Program(language, source), status) for source, status in cases]
 
 
-@pytest.mark.parametrize("language", ["java", "scala", "ts", "rs", "cpp", "swift", "d", "go"])
+# Swift, D and Go take about a minute each on 2 cores; the default suite keeps the others (.ci/run
+# runs these in its slow tier).
+@pytest.mark.parametrize("language", ["java", "scala", "ts", "rs", "cpp",
+                                      *(pytest.param(key, marks=pytest.mark.slow) for key in ("swift", "d", "go"))])
 def test_batch_compiled_verdicts_equal_plain_verdicts(language: str) -> None:
     require_language(language)
     assert LocalSandbox().specs[language].batch_compile is not None
