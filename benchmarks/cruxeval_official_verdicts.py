@@ -25,7 +25,6 @@ status and the first line of its stderr).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -46,6 +45,8 @@ from harness.sandbox.process import Mounts, run_step  # noqa: E402
 from harness.sandbox.rootfs import build_rootfs, overlay_path, rootfs_path  # noqa: E402
 from harness.sandbox.types import Limits, Program  # noqa: E402
 
+from batch_parity import task_scorer  # noqa: E402  (benchmarks/ is on sys.path when a script here runs)
+
 DRIVER = Path(__file__).resolve().parent / "official_executor_driver.py"
 # The official scripts' `lang_map` (dataset_build/untils.py at 5c005eb): our key -> evaluator name.
 # Python is missing from it (a KeyError officially); `py` is the evaluator key that runs python3.
@@ -58,32 +59,22 @@ OFFICIAL_LIMITS = Limits(memory_mb=4096, pids=1024)
 OFFICIAL_TIMEOUT_S = 3600
 
 
-def load_scorer() -> Any:
-    spec = importlib.util.spec_from_file_location("cruxeval_x_scorer", ROOT / "tasks" / "cruxeval-x" / "scorer.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def programs_of_run(run_dir: Path, data: Path) -> dict[str, list[str]]:
     """Per language, the distinct programs the run's answers make (both extractions, guard off)."""
-    scorer = load_scorer()
+    scorer = task_scorer()
     prepared = prepare_task("cruxeval-x", task_args={"guard": False}, data=data)
     try:
         samples = {sample.id: sample for sample, _ in prepared.plan}
     finally:
         prepared.close()
-    programs: dict[str, list[str]] = defaultdict(list)
+    programs: dict[str, dict[str, None]] = defaultdict(dict)  # insertion-ordered sets
     table = pq.read_table(run_dir / "samples.parquet", columns=["id", "extracted"]).to_pylist()
     for row in table:
         sample = samples[row["id"]]
         for _, answer in row["extracted"]:
-            built = scorer.program(answer, sample.data, {"guard": False})
-            language, source = built
-            if source not in programs[language]:
-                programs[language].append(source)
-    return programs
+            language, source = scorer.program(answer, sample.data, {"guard": False})  # guard off: never refused
+            programs[language][source] = None
+    return {language: list(sources) for language, sources in programs.items()}
 
 
 def official_tree(language: str, sandbox: LocalSandbox) -> Path:

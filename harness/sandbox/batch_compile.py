@@ -8,7 +8,7 @@ stdin, compiles each folder's source exactly as the plain compile command would,
 `.compile.rc` (written last), `.compile.stdout` and `.compile.stderr` there. Compilation runs no
 program code, so sharing one compiler process does not weaken isolation between programs' runs.
 A folder without `.compile.rc` (the batch crashed or timed out) falls back to the plain compile.
-A language whose official command compiles and runs in one step (D's `rdmd`) names in its
+A language whose official command compiles and runs in one step (D's `rdmd`, `go test`) names in its
 `[batch_compile]` a `run` command for the programs the batch built; the others keep the one step.
 
 Warm runs: a language's `[warm]` command (used unless the sandbox has `warm=false`) is the same
@@ -56,7 +56,7 @@ def _read_outcome(job: "Job", step: str) -> tuple[int, str, str] | None:
 
 
 def _read_result(job: "Job") -> None:
-    if job.spec.compile is not None or job.spec.batch_run is not None:
+    if job.spec.batch_builds:
         compiled = _read_outcome(job, "compile")
         if compiled is None:
             _read_outcome(job, "run")  # a run without its compile's verdict is not used
@@ -78,7 +78,7 @@ def _batch_step(sandbox: "LocalSandbox", job: "Job", limits: Limits) -> Step | N
     spec = job.spec
     if sandbox.warm_runs(spec, limits):
         return spec.warm
-    return spec.batch_compile if spec.compile is not None or spec.batch_run is not None else None
+    return spec.batch_compile if spec.batch_builds else None
 
 
 def _compile_chunk(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratch: Path, name: str, limits: Limits) -> None:

@@ -64,11 +64,17 @@ class LanguageSpec:
     fast_compile: str | None = None
     fast_run: str | None = None
     batch_compile: Step | None = None
-    # For a language whose official command compiles and runs in one step (D's `rdmd`): how a
-    # program its batch compiler built is run; the others keep the one-step command.
+    # For a language whose official command compiles and runs in one step (D's `rdmd`, `go test`):
+    # how a program its batch compiler built is run; the others keep the one-step command.
     batch_run: str | None = None
     warm: Step | None = None
     selftest: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def batch_builds(self) -> bool:
+        """Whether a `[batch_compile]` has something to replace: a compile step, or a one-step
+        command with a `run` for what the batch built."""
+        return self.batch_compile is not None and (self.compile is not None or self.batch_run is not None)
 
     def commands(self, mode: str) -> tuple[Step | None, Step]:
         """Compile and run steps for `plain` (the official commands) or `fast` (amortised) mode."""
