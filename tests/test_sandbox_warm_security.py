@@ -67,65 +67,49 @@ FORGE_SCRIPT = (
     'for folder in /box/*/box; do grep -qs "forge""-victim" "$folder"/main.* || continue; '
     'printf "forged\\n" > "$folder/.run.stdout"; : > "$folder/.run.stderr"; printf "0\\n" > "$folder/.run.rc"; '
     'chmod 444 "$folder"/.run.*; done')
-# The script goes encoded: its words (stdout, exit, ...) are what source filters look for.
-FORGE_COMMAND = f"echo {base64.b64encode(FORGE_SCRIPT.encode()).decode()} | base64 -d | sh"
+# Swaps the job folders (/box/N in a warm batch) of the programs after it for links to a host folder
+# (which means nothing inside the sandbox, and the host folder on the host) and to the attacker's own.
+SWAP_SCRIPT = (
+    'for folder in /box/*; do grep -qs "forge""-victim" "$folder"/box/main.* || continue; '
+    'mv "$folder" "$folder.moved"; ln -s "@HOST@" "$folder"; done')
+
+
+def shell_command(script: str) -> str:
+    """The script goes encoded: its words (stdout, exit, ...) are what source filters look for."""
+    return f"echo {base64.b64encode(script.encode()).decode()} | base64 -d | sh"
+
+
+FORGE_COMMAND = shell_command(FORGE_SCRIPT)
 LINE_COMMENT = {"java": "//", "scala": "//", "rkt": ";", "jl": "#", "js": "//", "py": "#", "r": "#", "rb": "#",
                 "pl": "#", "php": "//"}
 
 # Wrong verdicts a warm runner gives today. Each is its case's strict xfail; fixed, it XPASSes.
-KNOWN_ESCAPES = {
-    ("py", "forge_verdicts"): "WarmRun.py's audit hook sees no _posixsubprocess.fork_exec: a shell in the warm "
-                              "batch forges the next programs' reports",
-    ("jl", "forge_verdicts"): "WarmRun.jl's source filter misses `Cmd([...]) |> run`: a shell in the warm batch "
-                              "forges the next programs' reports",
-    ("js", "forge_verdicts"): "WarmRun.js's source filter misses require reached as `arguments[1]`: a shell in the "
-                              "warm batch forges the next programs' reports",
-    ("r", "forge_verdicts"): "WarmRun.r's source filter misses `get(paste0(\"sys\", \"tem\"))`: a shell in the warm "
-                             "batch forges the next programs' reports",
-    ("rb", "forge_verdicts"): "WarmRun.rb's source filter misses `$>.class.popen` (IO.popen): a shell in the warm "
-                              "batch forges the next programs' reports",
-    ("pl", "forge_verdicts"): "WarmRun.pl's source filter misses s///ee: a shell in the warm batch forges the next "
-                              "programs' reports",
-    ("php", "forge_verdicts"): "WarmRun.php's source filter misses variable functions ('sys' . 'tem'): a shell in "
-                               "the warm batch forges the next programs' reports",
-    ("java", "shared_state"): "WarmRun.java guards neither java.security.Security properties, the default "
-                              "CookieHandler nor System.err.close(), and a tripped program's earlier changes stay: "
-                              "the next program sees them",
-    ("scala", "shared_state"): "WarmRun.scala guards neither java.security.Security properties, the default "
-                               "CookieHandler, scala.util.Random's seed nor System.err.close(), and a tripped "
-                               "program's earlier changes stay: the next program sees them",
-    ("rkt", "shared_state"): "WarmRun.rkt shares rackunit's test counters (rackunit/log's test-log): the next "
-                             "program reads the earlier programs' checks",
-    ("jl", "shared_state"): "WarmRun.jl's filter misses a method added to a Base function as `(::typeof(reverse))` "
-                            "and Random.seed!: the next program's reverse and rand are the attacker's",
-}
+KNOWN_ESCAPES: dict[tuple[str, str], str] = {}  # none known since each runner keeps R1-R8 (sandboxes/README.md)
 
-# How many programs of each batch the warm process decided. Innocent ones: every runner decides a
-# passing program; the JVMs, Racket, Ruby and Perl a failing one too (an exception out of main, a
-# rackunit failure on stderr with exit code 0, Test::Unit's report on stdout, a quiet `exit 1`); the
-# others report quiet passes only, and Python's audit hook trips on a failing one's traceback, which
-# shows the runner's own frame (/opt/harness/py/WarmRun.py, a file the program may not read).
-# Attacks: none is decided. Marked, each is refused at its first line (the guard trips on the write
-# of the marker, or the source filter refuses the source); unmarked, each meets a limit of the
-# runner: the output cap; a third of the timeout, after which a JVM ends and leaves the rest of its
-# batch plain while Julia's warm.sh starts a fresh julia; the memory limit, whose OOM killer takes an
-# in-process runner with the bomb (the rest of the batch runs plain, or in a fresh julia) but only the
-# child of a fork server. runner_process is refused: the guard trips at its write to /proc/self/fd
-# (the JVMs, Racket) or /proc/self/stat (Python), the filter refuses the others. forge_verdicts trips
-# the guard at starting its shell (JVMs, Racket). A shared_state attacker is decided where its change
-# dies with it (a fork server's child, a JavaScript worker's isolate), and so is Perl's witness, which
-# fails quietly. None: an escape (KNOWN_ESCAPES), whose count is pinned once it is fixed.
+# How many programs of each batch the warm process decided. Java and Scala: none, since every batch
+# here opens with an attack, and a JVM ends at the first program it does not decide (whatever that
+# program changed may outlive it), leaving the rest of its batch plain. The others decide each
+# innocent passing program; Racket, Ruby and Perl a failing one too (a rackunit failure on stderr
+# with exit code 0, Test::Unit's report on stdout, a quiet `exit 1`), while Python's audit hook
+# trips on a failing one's traceback. Attacks: marked, each is refused at its first line (the guard
+# trips, or the source filter refuses it); unmarked, each meets the runner's own output cap, time
+# (a third of the timeout) or memory limit; where that kills the runner itself (Racket's and
+# JavaScript's memory bomb), the harness believes none of its reports. A forge_verdicts attacker that gets its shell (the fork
+# servers) exits 0 and is decided: its own verdict is its plain one, and its forgeries are removed
+# before the runner writes its reports. A shared_state attacker is decided where its change dies
+# with it (a fork server's child, a JavaScript worker's isolate), and so is Perl's witness, which
+# fails quietly. None: a known escape (KNOWN_ESCAPES).
 WARM_DECIDED: dict[str, dict[str, int | None]] = {
-    "java": {"ending": 4, "endless": 4, "runner_process": 2, "forge_verdicts": 2, "shared_state": None},
-    "scala": {"ending": 4, "endless": 4, "runner_process": 2, "forge_verdicts": 2, "shared_state": None},
-    "rkt": {"ending": 4, "endless": 5, "runner_process": 2, "forge_verdicts": 2, "shared_state": None},
-    "jl": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": None, "shared_state": None},
-    "js": {"ending": 4, "endless": 5, "runner_process": 1, "forge_verdicts": None, "shared_state": 2},
-    "py": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": None, "shared_state": 2},
-    "r": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": None, "shared_state": 2},
-    "rb": {"ending": 4, "endless": 6, "runner_process": 2, "forge_verdicts": None, "shared_state": 3},
-    "pl": {"ending": 4, "endless": 6, "runner_process": 2, "forge_verdicts": None, "shared_state": 4},
-    "php": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": None, "shared_state": 2},
+    "java": {"ending": 0, "endless": 0, "runner_process": 0, "forge_verdicts": 0, "shared_state": 0},
+    "scala": {"ending": 0, "endless": 0, "runner_process": 0, "forge_verdicts": 0, "shared_state": 0},
+    "rkt": {"ending": 4, "endless": 0, "runner_process": 2, "forge_verdicts": 2, "shared_state": 4},
+    "jl": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 1, "shared_state": 1},
+    "js": {"ending": 4, "endless": 0, "runner_process": 1, "forge_verdicts": 1, "shared_state": 2},
+    "py": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 2, "shared_state": 2},
+    "r": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 2, "shared_state": 2},
+    "rb": {"ending": 4, "endless": 6, "runner_process": 2, "forge_verdicts": 3, "shared_state": 3},
+    "pl": {"ending": 4, "endless": 6, "runner_process": 2, "forge_verdicts": 3, "shared_state": 4},
+    "php": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 2, "shared_state": 2},
 }
 
 
@@ -253,3 +237,29 @@ def test_attacks_on_the_runner_leave_every_verdict_plain(language: str, attack: 
     assert status_problems(entries, run_warm(sandbox, language, entries, ENDING_TIMEOUT_S)) == []
     if WARM_DECIDED[language][attack] is not None:
         assert sandbox.warm_verdicts == WARM_DECIDED[language][attack]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_folders_swapped_for_links_are_never_followed(language: str, tmp_path: Path) -> None:
+    """A program past its runner's guard (the forge_verdicts attacker's way in) replaces the later
+    programs' folders with links to a host folder: the harness writes nothing there and runs those
+    programs afresh, with their plain statuses."""
+    host_folder = tmp_path / "host"
+    host_folder.mkdir()
+    command = shell_command(SWAP_SCRIPT.replace("@HOST@", str(host_folder)))
+    attacker = Entry("swap_folders", Program(language, attack_sources(language, "warm")["forge_verdicts"]
+                                             .replace("@FORGE@", command)), (PLAIN_STATUS["forge_verdicts"],))
+    entries = [attacker, innocent(language, True, 0, VICTIM_MARK), innocent(language, False, 0, VICTIM_MARK)]
+    assert status_problems(entries, run_warm(LocalSandbox(workers=1), language, entries, ENDING_TIMEOUT_S)) == []
+    assert list(host_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_reports_forged_before_killing_the_runner_are_not_read(language: str) -> None:
+    """The forge_verdicts shell, which then kills the runner (pid 2) before it writes its reports:
+    the harness reads no report of a warm process that did not end by itself."""
+    command = shell_command(FORGE_SCRIPT + "; kill -9 2")
+    attacker = Entry("forge_and_kill", Program(language, attack_sources(language, "warm")["forge_verdicts"]
+                                               .replace("@FORGE@", command)), ("failed",))  # plain: it kills its shell
+    entries = [attacker, innocent(language, True, 0, VICTIM_MARK), innocent(language, False, 0, VICTIM_MARK)]
+    assert status_problems(entries, run_warm(LocalSandbox(workers=1), language, entries, ENDING_TIMEOUT_S)) == []

@@ -172,7 +172,7 @@ def test_execution_follows_the_protocol_with_status_and_reason() -> None:
         return "copied the input" if answer == "copy" else ("py", answer)
 
     scorer = ExecutionScorer(program, FakeSandbox)
-    assert (scorer.aggregation, scorer.batch_size, scorer.runs_programs) == ("pass@k", 512, True)
+    assert (scorer.aggregation, scorer.batch_size, scorer.runs_programs) == ("pass@k", 1024, True)
     outcomes = scorer.score_batch([item("ok"), item("copy"), item("boom")])
     assert outcomes[:2] == [Outcome(1.0, "passed", "ran"), Outcome(0.0, "guard", "copied the input")]
     assert math.isnan(outcomes[2].value or 0.0) and outcomes[2].status == "sandbox_error"

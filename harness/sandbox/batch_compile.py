@@ -19,10 +19,20 @@ program code in a shared process is weaker isolation, so such a process reports 
 but compute and ended normally or by an ordinary exception; anything else it leaves without
 `.run.rc` and the program runs in its own sandbox (each language's folder documents its rules).
 The run's verdict then follows the language's pass rule as a plain run's does.
+
+A batch's /box holds its own chunk's job folders and nothing else. The programs of a warm batch
+share those, so the harness trusts nothing there that a program could have forged: it reads the
+reports of a warm process only if it ended by itself (WARM_CLEAN_EXITS), only from regular files
+of folders that are still folders (never through a link a program put there, which could lead to
+another job or to a host path), and a program the warm process did not decide runs the plain way
+from a fresh copy of its source, not from a folder another program of the batch could have
+changed. What each runner does so that no program changes another's report: sandboxes/README.md.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -38,24 +48,47 @@ if TYPE_CHECKING:
 
 MAX_CHUNK = 200
 RUN_TIMEOUT_VARIABLE = "HARNESS_RUN_TIMEOUT_S"  # seconds, for a `[warm]` command's own use
+# How a warm process ends by itself: 0 when done, 124 when it stopped early on purpose (a JVM after a
+# program it could not decide, whose earlier reports stand); anything else (a signal, R's exit 1 on
+# SIGUSR1) means something killed it, so none of its run reports is read.
+WARM_CLEAN_EXITS = (0, 124)
+
+
+def _read_head(path: Path) -> bytes | None:
+    """The first bytes of a regular file the batch process left, or None; never through a link."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return os.read(handle, KEPT_OUTPUT_BYTES) if stat.S_ISREG(os.fstat(handle).st_mode) else None
+    finally:
+        os.close(handle)
 
 
 def _read_outcome(job: "Job", step: str) -> tuple[int, str, str] | None:
     """(exit code, stdout, stderr) the batch process left for `step` (compile or run), removing the files."""
-    rc_file = job.box / f".{step}.rc"
-    texts = []
-    for name in (f".{step}.stdout", f".{step}.stderr"):
-        path = job.box / name
-        texts.append(path.read_bytes()[:KEPT_OUTPUT_BYTES].decode("utf-8", "replace") if path.exists() else "")
-        path.unlink(missing_ok=True)
-    if not rc_file.exists():
+    contents = []
+    for name in (f".{step}.stdout", f".{step}.stderr", f".{step}.rc"):
+        contents.append(_read_head(job.box / name))
+        (job.box / name).unlink(missing_ok=True)
+    stdout, stderr, rc = contents
+    code = (rc or b"").decode("ascii", "replace").strip() or "1"
+    if rc is None or not code.lstrip("-").isdigit():
         return None
-    exit_code = int(rc_file.read_text().strip() or 1)
-    rc_file.unlink()
-    return exit_code, texts[0], texts[1]
+    return int(code), (stdout or b"").decode("utf-8", "replace"), (stderr or b"").decode("utf-8", "replace")
 
 
-def _read_result(job: "Job") -> None:
+def _read_result(job: "Job", warm: bool, believed: bool) -> None:
+    if not job.intact():
+        job.reset()
+        return
+    _read_outcomes(job, believed)
+    if warm and job.ran is None and not job.spec.batch_builds:
+        job.reset()  # a program of the batch may have changed this one's folder: the plain run starts afresh
+
+
+def _read_outcomes(job: "Job", believed: bool) -> None:
     if job.spec.batch_builds:
         compiled = _read_outcome(job, "compile")
         if compiled is None:
@@ -69,7 +102,7 @@ def _read_result(job: "Job") -> None:
             return
         job.precompiled = True
     ran = _read_outcome(job, "run")
-    if ran is not None:
+    if ran is not None and believed:
         job.ran = run_verdict(job.spec.passing, StepResult(ran[0], 0.0, ran[1], ran[2]), 0.0)
 
 
@@ -93,10 +126,13 @@ def _compile_chunk(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratch: Path
     env = sandbox.environment(spec)
     if step is spec.warm:  # the warm runner gives each program the run timeout a plain run would get
         env[RUN_TIMEOUT_VARIABLE] = f"{limits.timeout_s or spec.run.timeout_s:g}"
-    run_step(sandbox.mounts(spec, scratch), env, step.command, timeout, limits, folder,
-             sandbox.cgroups_unavailable is None, stdin=job_list)
+    ended = run_step(sandbox.mounts(spec, scratch, [job.folder.name for job in jobs]), env, step.command, timeout,
+                     limits, folder, sandbox.cgroups_unavailable is None, stdin=job_list)
+    # A warm process writes its reports last, once none of its programs runs; one that did not end
+    # by itself (killed: a program may have forged reports, then killed it) is not believed.
+    believed = step is not spec.warm or ended.exit_code in WARM_CLEAN_EXITS
     for job in jobs:
-        _read_result(job)
+        _read_result(job, step is spec.warm, believed)
 
 
 def submit_batch_compiles(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratch: Path, limits: Limits,
@@ -108,7 +144,11 @@ def submit_batch_compiles(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratc
             by_language.setdefault(job.spec.key, []).append(job)
     waits: dict[int, Future[None]] = {}
     for key, group in by_language.items():
-        size = min(MAX_CHUNK, max(1, -(-len(group) // sandbox.workers)))
+        # as many chunks as MAX_CHUNK needs, rounded up to a multiple of the workers, all of one size:
+        # the workers then finish a language together instead of one idling through the last chunk
+        chunks = -(-len(group) // MAX_CHUNK)
+        chunks = -(-chunks // sandbox.workers) * sandbox.workers
+        size = max(1, -(-len(group) // chunks))
         for start in range(0, len(group), size):
             chunk = group[start:start + size]
             future = pool.submit(_compile_chunk, sandbox, chunk, scratch, f"batch-{key}-{start}", limits)

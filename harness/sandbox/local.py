@@ -52,9 +52,21 @@ class Job:
     def box(self) -> Path:
         return self.folder / "box"
 
+    def intact(self) -> bool:
+        """Whether the folders are still real folders. Programs of a warm batch share the folders'
+        parent, so one that got past its runner's guard could have swapped a folder for a link (to
+        another job's, or to a host path the harness would then write into as itself)."""
+        return all(not path.is_symlink() and path.is_dir() for path in (self.folder, self.box))
+
     def reset(self) -> None:
         """A fresh work folder holding only the source; forget any batch-compile outcome."""
-        shutil.rmtree(self.box, ignore_errors=True)
+        if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
+            self.folder.unlink()  # a link a batch's program put here is removed, never followed
+        for entry in self.folder.iterdir() if self.folder.exists() else ():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         self.box.mkdir(parents=True)
         self.folder.chmod(0o711)  # without cgroups the sandbox runs as host uid nobody: let it reach its box
         self.box.chmod(0o777)
@@ -97,9 +109,9 @@ class LocalSandbox:
             return f"toolchain missing in the {spec.suite} tree: {', '.join(missing)}"
         return None
 
-    def mounts(self, spec: LanguageSpec, work: Path) -> Mounts:
+    def mounts(self, spec: LanguageSpec, work: Path, only: Sequence[str] = ()) -> Mounts:
         all_specs = list(self.specs.values())
-        return Mounts(rootfs_path(spec, all_specs), overlay_path(spec, all_specs), spec.key, work)
+        return Mounts(rootfs_path(spec, all_specs), overlay_path(spec, all_specs), spec.key, work, tuple(only))
 
     def run(self, programs: Sequence[Program], limits: Limits | None = None,
             progress: Callable[[int], None] | None = None) -> list[Execution]:

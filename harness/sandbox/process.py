@@ -46,6 +46,9 @@ class Mounts:
     overlay: Path
     language: str
     work: Path
+    # Where set, /box holds only these folders of `work` (a batch sees its own chunk's jobs, not
+    # every job of the run, nor the chunk's own job list and logs beside them).
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,11 @@ def bwrap_argv(mounts: Mounts, env: Mapping[str, str], command: str, disk_bytes:
     """The bubblewrap command line. With `disk_bytes`, /box and /tmp are tmpfs of that size and the
     work folder is copied into /box first (a run step: nothing it writes reaches the host); without,
     /box is the host work folder (a compile step, whose outputs the run step needs)."""
-    if disk_bytes is None:
+    if disk_bytes is None and mounts.only:
+        temp, box = ["--tmpfs", "/tmp"], ["--tmpfs", WORK_MOUNT]
+        for name in mounts.only:
+            box += ["--bind", str(mounts.work / name), f"{WORK_MOUNT}/{name}"]
+    elif disk_bytes is None:
         temp, box = ["--tmpfs", "/tmp"], ["--bind", str(mounts.work), WORK_MOUNT]
     else:
         size = ["--size", str(disk_bytes)]
@@ -128,9 +135,11 @@ def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: fl
     stdout_path, stderr_path = outputs / "stdout", outputs / "stderr"
     disk_bytes = limits.memory_mb << 20 if private_box else None
     argv = _launcher(limits, cgroup) + bwrap_argv(mounts, env, command, disk_bytes)
+    for path in (stdout_path, stderr_path):  # created afresh ("x"): never written through a link left there
+        path.unlink(missing_ok=True)
     started = time.perf_counter()
     try:
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err, \
+        with open(stdout_path, "xb") as out, open(stderr_path, "xb") as err, \
                 open(stdin or os.devnull, "rb") as source:
             process = subprocess.Popen(argv, stdin=source, stdout=out, stderr=err, start_new_session=True)
             exit_code, timed_out = _wait(process, timeout_s, (stdout_path, stderr_path), limits.output_bytes)

@@ -33,7 +33,7 @@ class ExecutionScorer(BatchScorer):
     """Builds programs with the task's hook and scores them with one sandbox batch per call."""
 
     aggregation = "pass@k"
-    batch_size = 512
+    batch_size = 1024  # a whole CRUXEval-X subset (at most 800 programs of one language) in one batch
     runs_programs = True
 
     def __init__(self, build_program: Callable[..., Any], sandbox_factory: Callable[[], Sandbox]) -> None:

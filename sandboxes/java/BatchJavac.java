@@ -69,7 +69,7 @@ public final class BatchJavac {
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         ExecutorService worker = Executors.newSingleThreadExecutor();
         warmUp(javac, classpath);
-        PrintStream log = System.err; // WarmRun.install() points System.err at each program's buffer
+        PrintStream log = System.err; // WarmRun.run points System.err at each program's own buffer
         BufferedReader jobs = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         if (runTimeoutMs > 0) {
             WarmRun.install();

@@ -7,6 +7,7 @@ import java.io.PrintStream;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.ReflectPermission;
+import java.net.NetPermission;
 import java.net.SocketPermission;
 import java.net.URL;
 import java.net.URLClassLoader;
@@ -16,9 +17,11 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.security.Permission;
+import java.security.SecurityPermission;
 import java.util.Arrays;
 import java.util.List;
 import java.util.PropertyPermission;
+import java.util.logging.LoggingPermission;
 
 /**
  * Runs a compiled program (class Problem in FOLDER/tmp) inside the warm batch JVM, in a class
@@ -29,18 +32,29 @@ import java.util.PropertyPermission;
  * <p>What it decides, and what it leaves to a fresh JVM: it reports (FOLDER/.run.stdout,
  * .run.stderr and, last, .run.rc) only a program that returned from main (exit code 0) or threw an
  * ordinary exception out of it (exit code 1, with the JVM's "Exception in thread "main"" report),
- * within a third of the run timeout, without tripping the guard. Every other program gets no
- * .run.rc and the harness runs it in its own sandbox: one that calls System.exit, starts a thread,
- * writes or deletes a file, reads another program's folder (or any relative path, which would
- * resolve in the batch's folder, not its own), replaces System.out or the security
- * manager, uses reflection to bypass access checks, opens a socket, runs out of memory or stack,
- * or prints more than a megabyte. A program still running at a third of the timeout ends this JVM
- * (exit 124): the harness then runs it, and every program of the chunk not yet reported, the
- * plain way.
+ * within a third of the run timeout, while no code of any program tripped the guard. The guard
+ * checks every thread on whose stack a program's class is (the program's own thread, and also the
+ * JDK's finalizer and cleaner threads running a program's code later) and trips on a call of
+ * System.exit, a new thread, a file write or delete, a read of another program's folder (or of any
+ * relative path, which would resolve in the batch's folder, not its own), replacing System.out or
+ * the security manager, reflection that bypasses access checks, a socket, a change of JVM-wide
+ * settings (system and security properties, security providers and policy, the default cookie
+ * handler, authenticator, proxy selector or response cache, logging), and on output from any
+ * thread but the program's own or past a megabyte.
  *
- * <p>What a program shares with the others of its chunk: the JVM's heap and JIT state and the JDK's
- * classes (its own classes and the javatuples jar's are loaded afresh), and read access to the
- * toolchain's files.
+ * <p>The first program it runs and does not decide (the guard tripped, it ran out of memory or
+ * stack or failed in another unusual way, or it is still running at a third of the timeout; a
+ * folder without a runnable Problem.main runs nothing here and is just left plain) ends this JVM
+ * (exit 124): the harness then runs it, and every program of the chunk not yet reported, the plain
+ * way. A refused or broken-off operation can leave JDK state behind (a half-done update, a fallback
+ * a JDK class keeps after a SecurityException) that this JVM cannot undo, so it decides no more.
+ *
+ * <p>What a program gets afresh: its own classes and the javatuples jar's (a class loader of its
+ * own), System.out and System.err (new PrintStreams over its own buffers, so closing them touches
+ * no other program) and an empty System.in. What it shares with the others of its chunk: the JVM's
+ * heap and JIT state, the JDK's classes and their static state, and read access to the toolchain's
+ * files. Not guaranteed: JDK static state that no permission guards (a cache, a default without a
+ * permission check) is kept from one program to the next, as it is for the javac runs of the chunk.
  */
 final class WarmRun {
     private static final int OUTPUT_CAP = 1 << 20;
@@ -52,33 +66,36 @@ final class WarmRun {
     private WarmRun() {
     }
 
-    /** Where System.out and System.err write: the current program's buffer. */
+    /** Where System.out and System.err write: the current program's buffer, from its own thread only. */
     private static final class Switch extends OutputStream {
         volatile ByteArrayOutputStream target = new ByteArrayOutputStream();
 
         @Override
         public void write(int b) {
-            guardSize(1);
+            guard(1);
             target.write(b);
         }
 
         @Override
         public void write(byte[] b, int off, int len) {
-            guardSize(len);
+            guard(len);
             target.write(b, off, len);
         }
 
-        private void guardSize(int more) {
+        private void guard(int more) {
+            if (Thread.currentThread() != GUARD.program) {
+                GUARD.trip("output from another thread");
+            }
             if (target.size() + more > OUTPUT_CAP) {
                 GUARD.trip("output over the cap");
             }
         }
     }
 
-    /** Denies what a program may not do in a shared JVM; a denial sends the program to a fresh JVM. */
+    /** Denies what a program may not do in a shared JVM; a denial ends this JVM's decisions (see above). */
     private static final class Guard extends SecurityManager {
         volatile Thread program;
-        volatile String tripped;
+        volatile String tripped; // never reset: the first trip is the last program this JVM runs
         volatile String ownFolder = "";
 
         SecurityException trip(String why) {
@@ -88,20 +105,26 @@ final class WarmRun {
             throw new SecurityException("not in a shared JVM: " + why);
         }
 
-        private boolean onProgramThread() {
-            return Thread.currentThread() == program;
+        /** Whether program code asks: a class of neither the JDK (named modules) nor this runner is on the stack. */
+        private boolean programAsks() {
+            for (Class<?> caller : getClassContext()) {
+                if (!caller.getModule().isNamed() && caller.getModule() != WarmRun.class.getModule()) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         @Override
         public void checkPermission(Permission permission) {
-            if (onProgramThread()) {
+            if (programAsks()) {
                 check(permission);
             }
         }
 
         @Override
         public void checkPermission(Permission permission, Object context) {
-            if (onProgramThread()) {
+            if (programAsks()) {
                 check(permission);
             }
         }
@@ -122,7 +145,7 @@ final class WarmRun {
 
         @Override
         public void checkAccess(ThreadGroup group) {
-            if (onProgramThread()) {
+            if (programAsks()) {
                 trip("thread");
             }
         }
@@ -152,30 +175,31 @@ final class WarmRun {
                 trip("reflection");
             } else if (permission instanceof PropertyPermission && permission.getActions().contains("write")) {
                 trip("property write");
+            } else if ((permission instanceof SecurityPermission || permission instanceof NetPermission)
+                    && !permission.getName().startsWith("get") || permission instanceof LoggingPermission) {
+                trip(permission.toString()); // a JVM-wide setting: security properties, cookie handler, ...
             }
         }
     }
 
     private static final Switch OUT = new Switch();
     private static final Switch ERR = new Switch();
-    private static final PrintStream OUT_STREAM = new PrintStream(OUT, true, StandardCharsets.UTF_8);
-    private static final PrintStream ERR_STREAM = new PrintStream(ERR, true, StandardCharsets.UTF_8);
     private static final Guard GUARD = new Guard();
 
-    /** Called once, before any program: the output switches, an empty stdin, the guard. */
+    /** Called once, before any program: the guard. */
     static void install() {
-        System.setIn(new ByteArrayInputStream(new byte[0]));
-        System.setOut(OUT_STREAM);
-        System.setErr(ERR_STREAM);
         System.setSecurityManager(GUARD);
     }
 
-    /** Runs FOLDER/tmp's Problem with CLASSPATH's jars and writes its verdict, or leaves it to a fresh JVM. */
+    /** Runs FOLDER/tmp's Problem with CLASSPATH's jars and writes its verdict, or ends this JVM (see above). */
     static void run(Path folder, String classpath, long timeoutMs, PrintStream log)
             throws IOException, InterruptedException {
         OUT.target = new ByteArrayOutputStream();
         ERR.target = new ByteArrayOutputStream();
-        GUARD.tripped = null;
+        PrintStream err = new PrintStream(ERR, true, StandardCharsets.UTF_8);
+        System.setIn(new ByteArrayInputStream(new byte[0]));
+        System.setOut(new PrintStream(OUT, true, StandardCharsets.UTF_8));
+        System.setErr(err);
         GUARD.ownFolder = folder + "/";
         URL[] urls = new URL[] {folder.resolve("tmp").toUri().toURL(), Paths.get(classpath).toUri().toURL()};
         URLClassLoader loader = new URLClassLoader(urls, ClassLoader.getPlatformClassLoader());
@@ -203,8 +227,8 @@ final class WarmRun {
                             .takeWhile(frame -> !frame.getClassName().startsWith("jdk.internal.reflect.")
                                     && !frame.getClassName().equals("java.lang.reflect.Method"))
                             .toArray(StackTraceElement[]::new));
-                    ERR_STREAM.print("Exception in thread \"main\" ");
-                    thrown.printStackTrace(ERR_STREAM);
+                    err.print("Exception in thread \"main\" ");
+                    thrown.printStackTrace(err);
                     exitCode[0] = 1;
                 }
             } catch (Throwable unusual) {
@@ -214,18 +238,16 @@ final class WarmRun {
         GUARD.program = thread;
         thread.start();
         thread.join(timeoutMs / 3);
-        if (thread.isAlive()) {
-            log.println(folder + ": still running at a third of the timeout; leaving the chunk to the plain path");
+        String undecided = thread.isAlive() ? "still running at a third of the timeout"
+                : GUARD.tripped != null ? GUARD.tripped : exitCode[0] < 0 ? "no ordinary end" : null;
+        if (undecided != null) {
+            log.println(folder + ": " + undecided + "; leaving it and the rest of the chunk to the plain path");
             log.flush();
             Runtime.getRuntime().halt(124);
         }
         GUARD.program = null;
         loader.close();
-        if (exitCode[0] < 0 || GUARD.tripped != null) {
-            log.println(folder + ": left to a fresh JVM (" + (GUARD.tripped != null ? GUARD.tripped : "no ordinary end") + ")");
-        } else {
-            writeVerdict(folder, exitCode[0]);
-        }
+        writeVerdict(folder, exitCode[0]);
     }
 
     /** .run.stdout, .run.stderr and, last and atomically, .run.rc: the harness reads a run only once its rc is there. */

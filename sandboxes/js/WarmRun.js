@@ -15,9 +15,31 @@
 // assertion, an uncaught exception: node prints its stack with this process's frames) runs plain.
 // A worker shares the process, its file system access and its environment, so sources that
 // mention what could reach beyond the program (modules other than assert, `process`, the file
-// system, evaluation, shared memory, the module system's internals) are not run here at all
-// (FORBIDDEN below). Every program without .run.rc runs in a sandbox of its own, so this runner
-// can only save time.
+// system, evaluation, shared memory, the module system's internals, the module wrapper's
+// `arguments`, whose second is `require`) are not run here at all (FORBIDDEN below). Every program
+// without .run.rc runs in a sandbox of its own, so this runner can only save time.
+//
+// What no program can do, even one that gets past the filter, through a process it starts (a
+// shell, say): change another program's report. This process runs as pid 2 (the [warm] command
+// execs it) from an execute-only copy of node (bin/node-warm, made by the setup in language.toml:
+// node has no prctl, and the kernel makes a process that execs a binary it cannot read not
+// dumpable, so nothing it starts can open its memory or descriptors under /proc; if node-warm is
+// readable, the runner decides nothing). It reads every source before running any; before each
+// program it empties that program's folder (then writes its source back), /tmp and /dev/shm;
+// after each it kills every other process of the sandbox (kill(-1) spares only bubblewrap's init
+// and this process), keeps the program's outputs in memory and writes its report (so that a
+// runner killed later, by an in-process memory bomb say, keeps what it decided); and after the
+// last program, when nothing else runs, it removes every report in the job folders and writes
+// again those it decided. If the sandbox does not settle within 2 s (a child of a worker that node
+// cannot reap, for example), it decides nothing more and writes no report at the end. A folder an
+// earlier program replaced by a link is neither run nor reported.
+//
+// What it does NOT guarantee: a worker is a thread of this process, so a program that gets past
+// the filter to node's APIs runs inside the runner itself and can reach its memory (through
+// /proc/self/mem, a native addon, ...) and so forge any report; the filter is the only barrier
+// against that. A process a program starts can kill the runner (or exhaust the memory it shares
+// with it): the harness then reads none of the batch's reports (it believes only a runner that
+// exited 0), so the chunk runs plain.
 //
 // What a program shares with the others of its chunk: the process (its heap limits, its
 // environment, read access to the toolchain) and the batch sandbox's limits; one program runs at a
@@ -28,16 +50,20 @@ const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 
 const OUTPUT_CAP = 1 << 20;
+const SHARED_SCRATCH = ['/tmp', '/dev/shm']; // writable by every program of the chunk: emptied before each
+const SETTLE_MS = 2000; // how long the runner waits for the sandbox to hold no process but itself
+const REPORTS = ['.run.stdout', '.run.stderr', '.run.rc'];
 const FORBIDDEN = new RegExp([
   String.raw`require\s*\(\s*(?!['"](node:)?assert(\/strict)?['"]\s*\))`, String.raw`\bprocess\b`, String.raw`\bimport\b`,
   String.raw`\beval\b`, String.raw`\bFunction\b`, String.raw`globalThis`, String.raw`\bglobal\b`, String.raw`__filename`,
   String.raw`__dirname`, String.raw`\bmodule\b`, String.raw`\bexports\b`, String.raw`require\.`, String.raw`SharedArrayBuffer`,
-  String.raw`Atomics`, String.raw`WebAssembly`, String.raw`\bfetch\b`, String.raw`HARNESS`,
+  String.raw`Atomics`, String.raw`WebAssembly`, String.raw`\bfetch\b`, String.raw`\barguments\b`, String.raw`HARNESS`,
 ].join('|'));
 
+// Resolves to the worker's stdout if it passed quietly (see the header), else to null.
 function runInWorker(folder, timeoutMs) {
   return new Promise((resolve) => {
-    const outputs = ['.run.stdout', '.run.stderr'].map((name) => fs.openSync(path.join(folder, name), 'w'));
+    const outputs = [[], []];
     const written = [0, 0];
     let spoiled = false;
     let pending = 3; // the worker's exit and the end of its two streams
@@ -50,8 +76,7 @@ function runInWorker(folder, timeoutMs) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      outputs.forEach((fd) => fs.closeSync(fd));
-      resolve(!spoiled && exitCode === 0 && written[1] === 0);
+      resolve(!spoiled && exitCode === 0 && written[1] === 0 ? Buffer.concat(outputs[0]) : null);
     };
     const finish = () => {
       pending -= 1;
@@ -64,7 +89,7 @@ function runInWorker(folder, timeoutMs) {
         if (written[index] >= OUTPUT_CAP) {
           spoiled = true; // the rest is read and dropped: a worker stopped while it writes may never exit
         } else {
-          fs.writeSync(outputs[index], chunk);
+          outputs[index].push(chunk);
         }
       });
       stream.on('end', finish);
@@ -80,15 +105,100 @@ function runInWorker(folder, timeoutMs) {
   });
 }
 
+// Removes what `folder` holds (not the folder), whatever an earlier program left there.
+function empty(folder) {
+  fs.chmodSync(folder, 0o777);
+  for (const entry of fs.readdirSync(folder)) fs.rmSync(path.join(folder, entry), { recursive: true, force: true });
+}
+
+// Whether `folder` is still the folder the harness made, not a link an earlier program put there.
+function genuine(folder) {
+  try {
+    return fs.realpathSync(folder) === folder && fs.statSync(folder).isDirectory();
+  } catch (error) {
+    return false;
+  }
+}
+
+// Kills every process of the sandbox but this one and bubblewrap's init; false if they keep coming.
+function killTheRest() {
+  const deadline = Date.now() + SETTLE_MS;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-1, 'SIGKILL');
+    } catch (error) {
+      return error.code === 'ESRCH';
+    }
+  }
+  return false;
+}
+
+function readSources(folders) {
+  const sources = new Map();
+  for (const folder of folders) {
+    try {
+      sources.set(folder, fs.readFileSync(path.join(folder, 'main.js'), 'utf8'));
+    } catch (error) {
+      // unreadable: not run here
+    }
+  }
+  return sources;
+}
+
+async function decide(sources, timeoutMs) {
+  const reports = new Map(); // folder -> stdout of a quiet pass
+  for (const [folder, source] of sources) {
+    if (FORBIDDEN.test(source) || !genuine(folder)) continue;
+    try {
+      [folder, ...SHARED_SCRATCH].forEach(empty);
+      fs.writeFileSync(path.join(folder, 'main.js'), source);
+    } catch (error) {
+      continue; // a folder this runner cannot empty is left to the plain path
+    }
+    const stdout = await runInWorker(folder, timeoutMs);
+    if (!killTheRest()) return new Map(); // something outlived SIGKILL: trust nothing this chunk did
+    if (stdout !== null) {
+      reports.set(folder, stdout);
+      write(folder, stdout);
+    }
+  }
+  return reports;
+}
+
+function write(folder, stdout) {
+  fs.writeFileSync(path.join(folder, '.run.stdout'), stdout);
+  fs.writeFileSync(path.join(folder, '.run.stderr'), '');
+  fs.writeFileSync(path.join(folder, '.run.rc'), '0\n');
+}
+
+function report(folders, reports) {
+  for (const folder of folders.filter(genuine)) {
+    for (const name of REPORTS) {
+      try {
+        fs.chmodSync(folder, 0o777);
+        fs.rmSync(path.join(folder, name), { recursive: true, force: true });
+      } catch (error) {
+        reports.delete(folder); // a report it cannot clear is not written over
+      }
+    }
+  }
+  for (const [folder, stdout] of reports) {
+    if (genuine(folder)) write(folder, stdout);
+  }
+}
+
 async function serve() {
   const timeoutMs = Number(process.env.HARNESS_RUN_TIMEOUT_S || '5') * 1000 / 3;
   delete process.env.HARNESS_RUN_TIMEOUT_S;
   const folders = fs.readFileSync(0, 'utf8').split('\n').filter(Boolean);
-  for (const folder of folders) {
-    const source = fs.readFileSync(path.join(folder, 'main.js'), 'utf8');
-    if (FORBIDDEN.test(source)) continue;
-    if (await runInWorker(folder, timeoutMs)) fs.writeFileSync(path.join(folder, '.run.rc'), '0\n');
+  let dumpable = true;
+  try {
+    fs.accessSync(process.execPath, fs.constants.R_OK);
+  } catch (error) {
+    dumpable = false;
   }
+  const reports = dumpable ? new Map() : await decide(readSources(folders), timeoutMs);
+  report(folders, reports);
 }
 
 serve();

@@ -30,16 +30,32 @@ program without .run.rc runs in a sandbox of its own, so the guard can only cost
 What a program shares with the others of its chunk: the interpreter's start-up state (the modules
 imported below, all read-only for it as its own copies), read access to the toolchain, and the
 batch sandbox's cgroup limits (one program runs at a time).
+
+No program can change another program's verdict, even one that gets past the guard (for example a
+shell started through a call the audit hook does not see): the runner is not dumpable, so nothing
+it starts can open its memory or descriptors under /proc; it reads every source before running
+any; it neither runs nor reports a folder that an earlier program replaced by a link;
+before each program it empties that program's folder (then writes its source back), /tmp and
+/dev/shm; after each it kills every other process of the sandbox (it runs as pid 2, so kill(-1)
+spares only itself and bubblewrap's init) and keeps the program's outputs in memory; and it writes
+every report only after the last program, when nothing else runs, removing any it did not decide.
+What a program can still do is spoil its own verdict, or kill the runner, which leaves the rest of
+the chunk to the plain path.
 """
 
+import ctypes
 import os
 import re
 import select
 import sys
+import time
 
 OUTPUT_CAP = 1 << 20
 TRIPPED = 86  # the exit code of a child stopped by the guard: never reported, always rerun plain
 PROGRAM = "/box/main.py"  # where a plain run has it
+PR_SET_DUMPABLE = 4
+SHARED_SCRATCH = ("/tmp", "/dev/shm")  # writable by every program of the chunk: emptied before each
+SETTLE_S = 2.0  # how long the runner waits for the sandbox to hold no process but itself
 READABLE_ROOTS = ("/usr/", "/etc/", "/dev/null", "/dev/urandom")
 # Audit events that a program which only computes never raises.
 FORBIDDEN_EVENTS = frozenset({
@@ -91,9 +107,9 @@ def _guard(event: str, args: tuple) -> None:
         os._exit(TRIPPED)
 
 
-def _write(path: str, text: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(text)
+def _write(path: str, data: str | bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
 
 
 def _outcome(pid: int, timeout_s: float) -> int | None:
@@ -112,19 +128,66 @@ def _outcome(pid: int, timeout_s: float) -> int | None:
     return os.WEXITSTATUS(status)
 
 
-def _serve(folders: list[str], timeout_s: float) -> str | None:
-    """Fork a child per folder and report it; returns, in a child, the folder it must run."""
-    for folder in folders:
-        source_path = os.path.join(folder, "main.py")
-        with open(source_path, encoding="utf-8") as handle:
-            if FORBIDDEN_SOURCE.search(handle.read()):
-                continue
+def _empty(folder: str) -> None:
+    """Remove what `folder` holds (not the folder): what an earlier program may have left there."""
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            _empty(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def _genuine(folder: str) -> bool:
+    """Whether `folder` is still the folder the harness made, not a link an earlier program put there."""
+    return os.path.realpath(folder) == folder and os.path.isdir(folder)
+
+
+def _kill_the_rest() -> bool:
+    """Kill every process of the sandbox but this one and bubblewrap's init; False if they keep coming."""
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(-1, 9)
+        except ProcessLookupError:
+            return True
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+    return False
+
+
+def _serve(sources: dict[str, str], timeout_s: float) -> str | None:
+    """Fork a child per folder and decide it; in a child, returns the folder it must run. After the
+    last program, writes the reports of those decided (see the header for why only then)."""
+    reports: dict[str, tuple[int, bytes, bytes]] = {}
+    for folder, source in sources.items():
+        if FORBIDDEN_SOURCE.search(source) or not _genuine(folder):
+            continue
+        for scratch in (folder, *SHARED_SCRATCH):
+            _empty(scratch)
+        _write(os.path.join(folder, "main.py"), source)
         out, err = os.path.join(folder, ".run.stdout"), os.path.join(folder, ".run.stderr")
         pid = os.fork()
         if pid == 0:
             return folder
         code = _outcome(pid, timeout_s)
-        if code is not None and all(os.path.getsize(path) < OUTPUT_CAP for path in (out, err)):
+        if not _kill_the_rest():
+            reports.clear()  # something outlived SIGKILL: trust nothing this chunk did
+            break
+        if code is not None and all(os.path.exists(path) and os.path.getsize(path) < OUTPUT_CAP for path in (out, err)):
+            with open(out, "rb") as stdout, open(err, "rb") as stderr:
+                reports[folder] = (code, stdout.read(), stderr.read())
+    for folder in filter(_genuine, sources):
+        for name in (".run.rc", ".run.stdout", ".run.stderr"):
+            if os.path.lexists(path := os.path.join(folder, name)):
+                os.unlink(path)
+    for folder, (code, stdout, stderr) in reports.items():
+        if _genuine(folder):
+            _write(os.path.join(folder, ".run.stdout"), stdout)
+            _write(os.path.join(folder, ".run.stderr"), stderr)
             _write(os.path.join(folder, ".run.rc"), f"{code}\n")
     return None
 
@@ -135,6 +198,7 @@ def _enter(folder: str) -> dict:
     import types
 
     os.setsid()
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     _write("/proc/self/oom_score_adj", "1000")
     os.chdir(folder)
     for fd, name in ((1, ".run.stdout"), (2, ".run.stderr")):
@@ -153,19 +217,29 @@ def _enter(folder: str) -> dict:
     return vars(main)
 
 
+def _read_sources(folders: list[str]) -> dict[str, str]:
+    sources = {}
+    for folder in folders:
+        with open(os.path.join(folder, "main.py"), encoding="utf-8") as handle:
+            sources[folder] = handle.read()
+    return sources
+
+
+if ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    sys.exit(0)  # a runner whose memory the programs could reach decides nothing: all run plain
 timeout = float(os.environ.get("HARNESS_RUN_TIMEOUT_S", "15")) / 3
-jobs = sys.stdin.read().split()
+jobs = _read_sources(sys.stdin.read().split())
 null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)
 os.close(null)
 child_folder = _serve(jobs, timeout)
 if child_folder is None:
     sys.exit(0)
+source_text = jobs[child_folder]
 namespace = _enter(child_folder)
 del jobs, timeout, null, child_folder
 try:
-    with open("main.py", encoding="utf-8") as source_file:
-        program = compile(source_file.read(), PROGRAM, "exec")
+    program = compile(source_text, PROGRAM, "exec")
     exec(program, namespace)
 except SystemExit:
     raise

@@ -21,13 +21,17 @@
 ;;
 ;; What a program gets afresh: its namespace (so every module it requires other than `racket` and
 ;; rackunit is instantiated anew: srfi/1, racket/set, ...), its parameters (a thread of its own,
-;; its own output ports, random generator, environment variables, current directory), and a
-;; custodian that ends all it started. What it shares with the other programs of its chunk: the
-;; instances of `racket` and rackunit (their exports are immutable bindings; their state is
-;; parameters, which are per thread, and rackunit's test counters, which `racket main.rkt` never
-;; prints), the process's heap and read access to the toolchain's files. Its module is declared as
-;; /box/main.rkt, the name it has in a plain run, so error messages and srclocs read the same; its
-;; current directory is its own folder (a source that mentions `current-directory` runs plain).
+;; its own output ports, random generator, environment variables, current directory), rackunit's
+;; test log (rackunit/log's counters, set back to a fresh instance's zeros before each program),
+;; and a custodian that ends all it started. What it shares with the other programs of its chunk:
+;; the instances of `racket` and rackunit (their exports are immutable bindings; rackunit's state
+;; is parameters, which are per thread, and the test log), the process's heap and read access to
+;; the toolchain's files. Not guaranteed: internal state of `racket`'s own modules (caches and
+;; tables its libraries keep, also what one keeps after the guard refused it something) stays from
+;; one program to the next; a program that trips the guard runs plain but the chunk goes on. Its
+;; module is declared as /box/main.rkt, the name it has in a plain run, so error messages and
+;; srclocs read the same; its current directory is its own folder (a source that mentions
+;; `current-directory` runs plain).
 (require racket/file racket/list racket/port racket/string)
 
 (define output-cap (* 1024 1024))
@@ -43,6 +47,11 @@
 (define root (make-base-namespace))
 (parameterize ([current-namespace root])
   (for ([name (in-list shared-modules)]) (dynamic-require name #f)))
+
+;; rackunit/log's module-level counters, the only state of rackunit that is not a parameter.
+(define rackunit-log (parameterize ([current-namespace root]) (module->namespace 'rackunit/log)))
+(define (reset-test-log!)
+  (eval '(set!-values (TOTAL FAILED) (values 0 0)) rackunit-log))
 
 (define (fresh-namespace)
   (define ns (parameterize ([current-namespace root]) (make-base-empty-namespace)))
@@ -127,6 +136,7 @@
       (run-in-thread folder source timeout-s)))
 
 (define (run-in-thread folder source timeout-s)
+  (reset-test-log!)
   (define custodian (make-custodian))
   (custodian-limit-memory custodian memory-cap custodian)
   (define tripped #f)

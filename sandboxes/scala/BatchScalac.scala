@@ -42,7 +42,7 @@ object BatchScalac {
     val timeoutMs = (timeout.toDouble * 1000).toLong
     val worker = Executors.newSingleThreadExecutor()
     warmUp()
-    val log = System.err // WarmRun.install() points System.err at each program's buffer
+    val log = System.err // WarmRun.run points System.err at each program's own buffer
     val jobs = new BufferedReader(new InputStreamReader(System.in, UTF_8))
     if (runTimeoutMs.isDefined) WarmRun.install()
     Iterator.continually(jobs.readLine()).takeWhile(_ != null).filter(_.nonEmpty).foreach { line =>
