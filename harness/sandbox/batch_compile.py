@@ -73,8 +73,10 @@ def _read_outcome(job: "Job", step: str) -> tuple[int, str, str] | None:
         contents.append(_read_head(job.box / name))
         (job.box / name).unlink(missing_ok=True)
     stdout, stderr, rc = contents
-    code = (rc or b"").decode("ascii", "replace").strip() or "1"
-    if rc is None or not code.lstrip("-").isdigit():
+    if rc is None:
+        return None
+    code = rc.decode("ascii", "replace").strip() or "1"
+    if not code.lstrip("-").isdigit():
         return None
     return int(code), (stdout or b"").decode("utf-8", "replace"), (stderr or b"").decode("utf-8", "replace")
 

@@ -53,9 +53,10 @@ class Job:
         return self.folder / "box"
 
     def intact(self) -> bool:
-        """Whether the folders are still real folders. Programs of a warm batch share the folders'
-        parent, so one that got past its runner's guard could have swapped a folder for a link (to
-        another job's, or to a host path the harness would then write into as itself)."""
+        """Whether the folders are still real folders. A program of a warm batch that got past its
+        runner's guard could have swapped the box (or, where the folder is not a mount point of the
+        batch, the folder) for a link to another job's or to a host path the harness would then
+        write into as itself."""
         return all(not path.is_symlink() and path.is_dir() for path in (self.folder, self.box))
 
     def reset(self) -> None:
