@@ -5,8 +5,8 @@ a fresh writable work folder at /box, a private /tmp, uid `nobody`. A program's 
 as a tmpfs of its own, holding a copy of the work folder, and /tmp likewise, each capped at the
 memory limit (as the Docker backend's are): a program that fills the disk is stopped there (the
 memory cgroup counts tmpfs pages, so it is OOM-killed; without cgroups it meets ENOSPC) and the
-host's disk stays untouched. Limits: cgroup memory and
-pids where available (else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user); RLIMIT_FSIZE at
+host's disk stays untouched. Limits: cgroup (v1 or v2) memory, pids and CPU where available
+(else RLIMIT_AS/RLIMIT_NPROC as an unprivileged user, and no CPU cap: see cgroups.py); RLIMIT_FSIZE at
 `file_bytes` on every file written (the output cap cannot double as the file cap: an unoptimised
 Rust binary alone is 11 MB); a wall-clock timeout after which the whole sandbox is killed, and the
 same kill as soon as stdout or stderr (host files, measured while the step runs) reaches
@@ -18,6 +18,7 @@ bubblewrap's pid namespace dies with it, and the cgroup is emptied before it is 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -99,13 +100,13 @@ def _read_head(path: Path) -> str:
 
 
 def _launcher(limits: Limits, cgroup: cgroups.ProgramCgroup | None) -> list[str]:
-    """prlimit (and, without cgroups, an unprivileged uid so RLIMIT_NPROC holds) before bwrap."""
+    """prlimit (and, without cgroups, an unprivileged uid so RLIMIT_NPROC holds) before bwrap; with cgroups, a
+    shell that joins them first, so bwrap and everything it starts are counted from their first instruction."""
     file_cap = max(limits.file_bytes, limits.output_bytes)  # stdout must be able to reach its own cap
     rlimits = [f"--fsize={file_cap}", "--nofile=1024", "--core=0"]
     if cgroup is not None:
-        memory_procs, pids_procs = cgroup.procs_files
-        join = f'echo $$ > "{memory_procs}" && echo $$ > "{pids_procs}" && exec "$@"'
-        return ["/bin/sh", "-c", join, "sh", "prlimit", *rlimits, "--"]
+        join = " && ".join(f"echo $$ > {shlex.quote(procs)}" for procs in cgroup.procs_files)
+        return ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", "prlimit", *rlimits, "--"]
     rlimits += [f"--as={limits.memory_mb << 20}", f"--nproc={limits.pids}"]
     if os.geteuid() == 0:
         return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "prlimit", *rlimits, "--"]
@@ -131,7 +132,7 @@ def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: fl
              outputs: Path, use_cgroups: bool, stdin: Path | None = None, private_box: bool = False) -> StepResult:
     """Run `command` (a shell line) in the sandbox; `outputs` is a host folder for stdout/stderr.
     `private_box`: the program writes into a capped tmpfs copy of the work folder, not the folder."""
-    cgroup = cgroups.ProgramCgroup(limits.memory_mb << 20, limits.pids) if use_cgroups else None
+    cgroup = cgroups.create(limits.memory_mb << 20, limits.pids, limits.cpus) if use_cgroups else None
     stdout_path, stderr_path = outputs / "stdout", outputs / "stderr"
     disk_bytes = limits.memory_mb << 20 if private_box else None
     argv = _launcher(limits, cgroup) + bwrap_argv(mounts, env, command, disk_bytes)

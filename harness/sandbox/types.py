@@ -29,16 +29,27 @@ class Program:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for every program of a batch; None takes the language's own default."""
+    """Resource limits for every program of a batch; None takes the language's own default.
+
+    `cpus` is the CPU time a program may use per wall-clock second, summed over its threads and
+    processes (Docker's `--cpus`). It is part of the cache key because a verdict can depend on it:
+    the JVM, Go and .NET size their thread pools from the quota they find (what
+    `availableProcessors()` prints), and a parallel program's timeout comes sooner under a cap.
+    """
 
     timeout_s: float | None = None
     memory_mb: int = 2048
     pids: int = 128
     output_bytes: int = 4 << 20
     file_bytes: int = 64 << 20
+    cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.cpus > 0:
+            raise ValueError(f"cpus={self.cpus}: give the CPUs a program may use, a positive number such as 1.0 or 0.5")
 
     def key(self) -> str:
-        return f"{self.timeout_s}/{self.memory_mb}/{self.pids}/{self.output_bytes}/{self.file_bytes}"
+        return f"{self.timeout_s}/{self.memory_mb}/{self.pids}/{self.output_bytes}/{self.file_bytes}/{self.cpus}"
 
 
 @dataclass(frozen=True)
