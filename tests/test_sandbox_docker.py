@@ -1,9 +1,11 @@
-"""The Docker backend gives the local backend's verdicts, in one short-lived, locked-down container per program.
+"""The Docker backend gives the local backend's verdicts, in locked-down containers that each run a
+chunk of programs one at a time, none of which reaches the next.
 
 Needs a Docker engine: a running one is used; otherwise, as root, the session starts `dockerd`
-itself and stops it at the end (with pytest-xdist the workers share it; the last one out stops
-it). Without an engine, or with only the vfs storage driver (which copies the multi-GB tree for
-every container: minutes per program), every test is skipped and says why. Images are built
+itself with the best storage driver the host allows (overlay2, fuse-overlayfs, else vfs) and
+stops it at the end (with pytest-xdist the workers share it; the last one out stops it).
+Without an engine, or with only the vfs storage driver (which copies the multi-GB tree for every
+container start), every test is skipped and says why. Images are built
 from the local backend's trees on first use, so `harness sandbox build` must have run.
 """
 
@@ -16,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,16 +26,20 @@ from typing import Callable, Iterator
 import pytest
 
 from harness.sandbox.docker import LABEL, DockerSandbox
+from harness.sandbox.docker_batch import ChunkContainer
+from harness.sandbox.docker_engine import start_dockerd
 from harness.sandbox.images import build_images
 from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Execution, Limits, Program
-from tests.sandbox_support import gold_records, require_language, wrong_output_program
+from tests.sandbox_support import comparable_output, gold_records, require_language, wrong_output_program
+from tests.test_sandbox_warm import UNSTABLE_OUTPUT, parity_set
 
 pytestmark = pytest.mark.docker
 
 LANGUAGES = ("py", "cpp", "java", "js")
 SMALL = Limits(memory_mb=256, pids=64)  # the language's own timeouts: no flaky cut under load
 RUNS_FOREVER = Limits(timeout_s=2, memory_mb=256, pids=64)
+PARITY_LIMITS = Limits(timeout_s=3, memory_mb=1024)  # as the warm parity tests: loops end in seconds
 STATE = Path(tempfile.gettempdir()) / "harness-test-dockerd"  # shared by xdist workers: lock, users, pid
 ENGINE_WAIT_S = 60
 
@@ -53,18 +58,15 @@ def _ping() -> bool:
 
 
 def _start_dockerd(log: Path) -> int:
+    """As root: the best storage driver this host allows (harness/sandbox/docker_engine.py)."""
     if os.geteuid() != 0:
         pytest.skip("no Docker engine is reachable, and only root can start one")
     if shutil.which("dockerd") is None:
         pytest.skip("no Docker engine is reachable and dockerd is not installed (apt-get install docker.io)")
-    with open(log, "ab") as output:
-        process = subprocess.Popen(["dockerd"], stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + ENGINE_WAIT_S
-    while not _ping():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.skip(f"dockerd did not start: {log.read_text(errors='replace')[-1500:]}")
-        time.sleep(0.5)
+    try:
+        process, _ = start_dockerd(log, _ping)
+    except RuntimeError as error:
+        pytest.skip(str(error))
     return process.pid
 
 
@@ -175,6 +177,78 @@ def test_gold_passes_and_mutated_fails_as_in_the_local_backend(language: str, im
     assert our_containers(sandbox) == []
 
 
+# The C++ mutated set (C++ has no warm runner, hence no file in tests/fixtures/warm_parity): the
+# same kinds, each put at the start of main of a gold program.
+CPP_MUTATIONS = {
+    "exception": 'throw std::runtime_error("mutated");',
+    "exit_code": "std::exit(3);",
+    "exit_zero": 'std::puts("leaving"); std::exit(0);',
+    "infinite_loop": "for (volatile long i = 0; ; i++) {}",
+    "output_flood": 'for (int i = 0; i < 2000000; i++) std::puts("flood flood flood flood flood");',
+    "stderr_only": 'std::fputs("a warning\\n", stderr);',
+    "memory_hoard": "std::vector<std::vector<char>> hoard; while (true) hoard.emplace_back(64 << 20, 1);",
+    "signal": "std::raise(SIGSEGV);",
+    "background_child": 'if (fork() == 0) { prctl(PR_SET_NAME, "leftover"); sleep(60); return 0; } '
+                        'std::puts("parent");',
+    "file_write": 'std::ofstream("/box/left") << "x"; std::ofstream("/tmp/left") << "x"; '
+                  'std::ofstream("/dev/shm/left") << "x";',
+}
+# Last: what the programs before it left behind (their files, the background child).
+CPP_READER = ('for (auto path : {"/box/left", "/tmp/left", "/dev/shm/left"}) '
+              'std::cout << std::ifstream(path).good(); '
+              'int left = 0; for (auto& entry : std::filesystem::directory_iterator("/proc")) { '
+              'std::string name; std::ifstream(entry.path() / "comm") >> name; left += name == "leftover"; } '
+              'std::cout << " " << left << std::endl;')
+
+
+# The one known difference: the JVM sizes its default heap from the memory limit it finds in the
+# container's cgroup (a quarter of it), so a hoard meets OutOfMemoryError (failed); bubblewrap
+# shows it no cgroup, so locally it sizes the heap from the machine's memory and is OOM-killed.
+JVM_HEAP = {("java", "memory_hoard")}
+
+
+def mutated_set(language: str) -> list[tuple[str, Program]]:
+    """(kind, program): tests/fixtures/warm_parity's set, or for C++ the mutations above."""
+    if language != "cpp":
+        return [(row["kind"], Program(language, row["source"])) for row in parity_set(language)]
+    gold = gold_records(language)[0]["code"]
+    programs = [("wrong_answer", Program(language, wrong_output_program(language, index))) for index in range(4)]
+    for kind, statement in [*CPP_MUTATIONS.items(), ("reads_global_state", CPP_READER)]:
+        mutated = gold.replace("int main() {", "int main() {\n    " + statement, 1)
+        programs.append((kind, Program(language, "#include <sys/prctl.h>\n#include <unistd.h>\n" + mutated)))
+    return programs
+
+
+@pytest.mark.parametrize("language", ["py", "cpp", "java", "rb"])
+def test_mutated_set_gives_the_local_verdicts(language: str, image: Callable[[str], None]) -> None:
+    """Each program of a chunk gets the verdict (and output) it gets alone in a local sandbox; the
+    last one reads what the others could have left behind in the container, and finds nothing."""
+    image(language)
+    kinds, programs = zip(*mutated_set(language))
+    box = DockerSandbox(workers=1)
+    try:
+        in_docker = box.run(programs, PARITY_LIMITS)
+        assert our_containers(box) == []
+    finally:
+        box.close()
+    local = LocalSandbox(warm=False).run(programs, PARITY_LIMITS)
+    differences = []
+    for kind, ours, theirs in zip(kinds, in_docker, local):
+        if "timeout" in (ours.status, theirs.status) and ours.status != theirs.status:
+            continue  # a slow program (a hoard, a deep recursion) racing the timeout on a loaded machine
+        if (language, kind) in JVM_HEAP and (ours.status, theirs.status) == ("failed", "memory"):
+            continue
+        if ours.status != theirs.status:
+            differences.append(f"{kind}: docker {ours.status} ({ours.reason}), local {theirs.status}")
+        elif kind not in UNSTABLE_OUTPUT and comparable_output(ours.stdout) != comparable_output(theirs.stdout):
+            differences.append(f"{kind}: stdout {ours.stdout[:80]!r} vs {theirs.stdout[:80]!r}")
+    assert differences == []
+    by_kind = dict(zip(kinds, statuses(in_docker)))
+    assert by_kind["infinite_loop"] == "timeout" and by_kind["output_flood"] == "output_limit"
+    assert by_kind["memory_hoard"] in ("memory", "failed")  # the JVM and Python report a refused allocation
+    assert (in_docker[-1].status, in_docker[-1].stdout) == (local[-1].status, local[-1].stdout), in_docker[-1]
+
+
 def test_limits_give_the_local_backend_statuses(image: Callable[[str], None], sandbox: DockerSandbox) -> None:
     image("py")
     image("cpp")
@@ -222,7 +296,7 @@ def test_program_sees_what_it_sees_in_the_local_backend(image: Callable[[str], N
 import os
 print(os.getuid(), os.getgid(), os.getcwd(), sorted(os.listdir(".")))
 print(sorted(os.environ))
-print(os.environ["PATH"], os.environ["HOME"], os.environ.get("LANG"))  # no LANG: the POSIX locale
+print(os.environ["PATH"], os.environ["HOME"], os.environ.get("LANG"))  # LANG=C.UTF-8 in both, the official image's
 for folder in ["/usr", "/etc", "/opt/harness/py", "/", "/tmp", "/box"]:
     try:
         open(os.path.join(folder, "probe"), "w").close()
@@ -253,7 +327,7 @@ def test_containers_are_removed_after_an_engine_error(image: Callable[[str], Non
     def broken(*args: object) -> None:
         raise OSError("injected failure")
 
-    monkeypatch.setattr(sandbox, "_write_source", broken)
+    monkeypatch.setattr(ChunkContainer, "prepare", broken)
     [execution] = sandbox.run([Program("py", "pass\n")])
     assert execution.status == "sandbox_error" and "injected failure" in execution.reason
     assert our_containers(sandbox) == []
