@@ -22,7 +22,7 @@ from types import ModuleType
 from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Program
 
-from warm_parity import gold_sets  # benchmarks/ is on sys.path when a script here runs
+from warm_parity import gold_arguments, gold_sets  # benchmarks/ is on sys.path when a script here runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,15 +49,16 @@ def wrong_twins(rows: list[dict], language: str, scorer: ModuleType) -> list[str
 
 def main() -> None:
     scorer = task_scorer()
-    for language, rows in gold_sets(__doc__.splitlines()[0], lambda spec: spec.batch_compile is not None):
+    args = gold_arguments(__doc__.splitlines()[0])
+    for language, rows in gold_sets(args, lambda spec: spec.batch_compile is not None):
         sources = [row["code"] for row in rows] + wrong_twins(rows, language, scorer)
         labels = [f"id {row['id']}" for row in rows] + [f"id {row['id']} (wrong twin)" for row in rows]
         programs = [Program(language, source) for source in sources]
         started = time.perf_counter()
-        fast = LocalSandbox(mode="fast").run(programs)
+        fast = LocalSandbox(mode="fast", sandboxes_dir=args.sandboxes).run(programs)
         fast_s = time.perf_counter() - started
         started = time.perf_counter()
-        plain = LocalSandbox(mode="plain").run(programs)
+        plain = LocalSandbox(mode="plain", sandboxes_dir=args.sandboxes).run(programs)
         plain_s = time.perf_counter() - started
 
         def seen(execution):  # what a verdict shows: compile errors and timeouts by status alone

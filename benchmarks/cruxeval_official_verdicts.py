@@ -20,6 +20,7 @@ status and the first line of its stderr).
 
     python benchmarks/cruxeval_official_verdicts.py --run RUN_DIR --official PATH/TO/MutiPL-E/evaluation/src
         [--data ../shared/data/cruxeval-x] [--languages py,cpp] [--json out.json]
+        [--sandboxes DIR] [--official-tree DIR]
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ EVALUATOR = {"java": "java", "cpp": "cpp", "go": "go_test.go", "cs": "cs", "d": 
              "py": "py"}
 # One program at a time with the official per-program timeouts (45 s at most): room for 40 of them.
 OFFICIAL_LIMITS = Limits(memory_mb=4096, pids=1024)
+# The official image's environment (its Dockerfile's ENV lines, PATH aside).
+OFFICIAL_ENV = {"LANG": "C.UTF-8", "TZ": "Etc/UTC"}
 OFFICIAL_TIMEOUT_S = 3600
 
 
@@ -77,8 +80,11 @@ def programs_of_run(run_dir: Path, data: Path) -> dict[str, list[str]]:
     return {language: list(sources) for language, sources in programs.items()}
 
 
-def official_tree(language: str, sandbox: LocalSandbox) -> Path:
-    """The language's tree, or a twin with python3 added where the tree has none."""
+def official_tree(language: str, sandbox: LocalSandbox, given: Path | None) -> Path:
+    """`given` (the official image's toolchains: scripts/build-official-tree), else the language's
+    own tree, or a twin of it with python3 added where the tree has none."""
+    if given is not None:
+        return given
     spec = sandbox.specs[language]
     tree = rootfs_path(spec, list(sandbox.specs.values()))
     if (tree / "usr" / "bin" / "python3").exists():
@@ -87,7 +93,7 @@ def official_tree(language: str, sandbox: LocalSandbox) -> Path:
 
 
 def official_verdicts(language: str, programs: list[str], official_src: Path, sandbox: LocalSandbox,
-                      scratch: Path) -> list[dict[str, Any]]:
+                      scratch: Path, tree: Path | None) -> list[dict[str, Any]]:
     """The official executor's result for each program, in order."""
     work = scratch / f"official-{language}"
     shutil.copytree(official_src, work / "src", ignore=shutil.ignore_patterns("__pycache__"))
@@ -96,10 +102,10 @@ def official_verdicts(language: str, programs: list[str], official_src: Path, sa
     for path in [work, *work.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)  # the step runs as nobody
     spec = sandbox.specs[language]
-    mounts = Mounts(official_tree(language, sandbox), overlay_path(spec, list(sandbox.specs.values())), language, work)
+    mounts = Mounts(official_tree(language, sandbox, tree), overlay_path(spec, list(sandbox.specs.values())), language, work)
     outputs = scratch / f"official-{language}-outputs"
     outputs.mkdir()
-    result = run_step(mounts, {}, f"python3 driver.py {EVALUATOR[language]}", OFFICIAL_TIMEOUT_S, OFFICIAL_LIMITS,
+    result = run_step(mounts, OFFICIAL_ENV, f"python3 driver.py {EVALUATOR[language]}", OFFICIAL_TIMEOUT_S, OFFICIAL_LIMITS,
                       outputs, use_cgroups=not sandbox.cgroups_unavailable)
     verdicts_path = work / "verdicts.jsonl"
     verdicts = [json.loads(line) for line in verdicts_path.read_text(encoding="utf-8").splitlines()] \
@@ -122,6 +128,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cruxeval-x")
     parser.add_argument("--languages", default="", help="comma-separated language keys (default: all in the run)")
     parser.add_argument("--json", type=Path, help="write every program's three results here")
+    parser.add_argument("--sandboxes", type=Path, default=None,
+                        help="our side's sandboxes folder (a language on another suite, say; default the built-in one)")
+    parser.add_argument("--official-tree", type=Path, default=None,
+                        help="run the official executor in this tree (scripts/build-official-tree: the official "
+                             "image's toolchain versions) rather than in the language's own")
     args = parser.parse_args()
     by_language = programs_of_run(args.run, args.data)
     wanted = [key for key in args.languages.split(",") if key] or sorted(by_language)
@@ -132,10 +143,11 @@ def main() -> None:
         for language in wanted:
             programs = by_language[language]
             started = time.perf_counter()
-            default_sandbox = LocalSandbox()
+            default_sandbox = LocalSandbox(sandboxes_dir=args.sandboxes)
             ours = default_sandbox.run([Program(language, source) for source in programs])
-            plain = LocalSandbox(mode="plain").run([Program(language, source) for source in programs])
-            official = official_verdicts(language, programs, args.official, default_sandbox, scratch)
+            plain = LocalSandbox(mode="plain", sandboxes_dir=args.sandboxes).run([Program(language, source) for source in programs])
+            official = official_verdicts(language, programs, args.official, default_sandbox, scratch,
+                                         args.official_tree)
             disagreements = []
             for source, fast, cold, theirs in zip(programs, ours, plain, official):
                 verdicts = (fast.status == "passed", cold.status == "passed", theirs["status"] == "OK")

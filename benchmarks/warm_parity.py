@@ -7,7 +7,7 @@ programs, how many the warm process decided itself, each side's wall time and th
 program whose status, stdout or stderr differs between the two (the parity rule of issue 16: a warm
 runner is on by default only when there are none).
 
-    python benchmarks/warm_parity.py [--languages java,rkt,scala] [--limit N]
+    python benchmarks/warm_parity.py [--languages java,rkt,scala] [--limit N] [--sandboxes DIR]
 """
 
 from __future__ import annotations
@@ -28,13 +28,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.sandbox_support import comparable_output  # noqa: E402  (masks Test::Unit's timings)
 
 
-def gold_sets(description: str, by_default: Callable[[LanguageSpec], bool]) -> Iterator[tuple[str, list[dict]]]:
-    """(language, gold records) for `--languages` (default: those `by_default` picks), `--limit` each."""
+def gold_arguments(description: str) -> argparse.Namespace:
+    """`--languages`, `--limit` and `--sandboxes DIR` (another sandboxes folder: a language on
+    another suite, say; default the built-in one)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--languages", default="")
     parser.add_argument("--limit", type=int, default=0)
-    args = parser.parse_args()
-    specs = LocalSandbox().specs
+    parser.add_argument("--sandboxes", type=Path, default=None)
+    return parser.parse_args()
+
+
+def gold_sets(args: argparse.Namespace, by_default: Callable[[LanguageSpec], bool]) -> Iterator[tuple[str, list[dict]]]:
+    """(language, gold records) for `--languages` (default: those `by_default` picks), `--limit` each."""
+    specs = LocalSandbox(sandboxes_dir=args.sandboxes).specs
     names = args.languages.split(",") if args.languages else sorted(key for key, spec in specs.items() if by_default(spec))
     for language in names:
         rows = [json.loads(line) for line in (DATA / f"{language}.jsonl").open(encoding="utf-8")]
@@ -42,14 +48,15 @@ def gold_sets(description: str, by_default: Callable[[LanguageSpec], bool]) -> I
 
 
 def main() -> None:
-    for language, rows in gold_sets(__doc__.splitlines()[0], lambda spec: spec.warm is not None):
+    args = gold_arguments(__doc__.splitlines()[0])
+    for language, rows in gold_sets(args, lambda spec: spec.warm is not None):
         programs = [Program(language, row["code"]) for row in rows]
-        warm_sandbox = LocalSandbox(warm=True)
+        warm_sandbox = LocalSandbox(warm=True, sandboxes_dir=args.sandboxes)
         started = time.perf_counter()
         warm = warm_sandbox.run(programs)
         warm_s = time.perf_counter() - started
         started = time.perf_counter()
-        plain = LocalSandbox(warm=False).run(programs)
+        plain = LocalSandbox(warm=False, sandboxes_dir=args.sandboxes).run(programs)
         plain_s = time.perf_counter() - started
         differences = [f"  id {row['id']}: warm {hot.status} {hot.stdout[:60]!r} {hot.stderr[:60]!r}; "
                        f"plain {cold.status} {cold.stdout[:60]!r} {cold.stderr[:60]!r}"

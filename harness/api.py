@@ -107,7 +107,7 @@ def _run_accounting(stats: RunStats, wall: float) -> dict[str, Any]:
 def sandbox_factory(backend: str, cache_dir: Path | str | None) -> Callable[[], Sandbox]:
     """A deferred sandbox: tasks that execute nothing never import or start one.
 
-    `backend` may carry options after a comma, as a model spec does: `local,warm=false,locale=C.UTF-8`.
+    `backend` may carry options after a comma, as a model spec does: `local,warm=false,locale=POSIX`.
     """
     name, _, option_text = backend.partition(",")
     if name not in SANDBOXES.names():

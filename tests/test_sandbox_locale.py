@@ -1,4 +1,5 @@
-"""The official image's locale by default: POSIX (no LANG), with C.UTF-8 as a sandbox option.
+"""The official image's locale by default: LANG=C.UTF-8 (its Dockerfile's `ENV LANG=C.UTF-8`),
+with POSIX (no LANG) as a sandbox option.
 
 Four CRUXEval-X gold programs depend on the locale (their expected values come from Python):
 r 340 (`sort`, ICU collation under UTF-8) and sh 541 (`grep '[[:space:]]'` on U+3000) pass only
@@ -25,6 +26,12 @@ def _statuses(sandbox: LocalSandbox, cases: tuple[tuple[str, str], ...]) -> dict
                 for language, key in cases]
     return {f"{p.language} {key}": e.status
             for p, (_, key), e in zip(programs, cases, sandbox.run(programs))}
+
+
+def test_programs_get_the_official_images_lang_by_default_and_none_under_posix() -> None:
+    spec = LocalSandbox().specs["py"]
+    assert LocalSandbox().environment(spec).get("LANG") == "C.UTF-8"
+    assert "LANG" not in LocalSandbox(locale="POSIX").environment(spec)
 
 
 @pytest.mark.parametrize("locale, passing, failing", [

@@ -30,9 +30,11 @@ from harness.sandbox.types import Execution, Limits, Program
 from harness.sandbox.verdict import compile_verdict, run_verdict
 
 MODES = ("fast", "plain")
-# The official CRUXEval-X image sets no LANG, so programs run in the POSIX locale; `locale=C.UTF-8`
-# (a sandbox option) runs them with LANG set instead. Which gold programs change: tasks/cruxeval-x/README.md.
-OFFICIAL_LOCALE = "POSIX"
+# The official CRUXEval-X image sets `ENV LANG=C.UTF-8` (docker/Dockerfile at 5c005eb), so programs
+# run with that LANG; `locale=POSIX` (a sandbox option) sets none, `locale=X` sets LANG=X. Which gold
+# programs change with it: tasks/cruxeval-x/README.md.
+OFFICIAL_LOCALE = "C.UTF-8"
+NO_LOCALE = "POSIX"
 # Warm runners (each language's WarmRun) hand any program printing more than this to the plain path.
 WARM_OUTPUT_CAP = 1 << 20
 
@@ -146,7 +148,7 @@ class LocalSandbox:
 
     def environment(self, spec: LanguageSpec) -> dict[str, str]:
         """Variables a program sees besides PATH, HOME and TMPDIR: the locale, then the language's own."""
-        return ({} if self.locale == OFFICIAL_LOCALE else {"LANG": self.locale}) | dict(spec.env)
+        return ({} if self.locale == NO_LOCALE else {"LANG": self.locale}) | dict(spec.env)
 
     def _execute(self, todo: dict[str, Program], limits: Limits,
                  progress: Callable[[int], None] | None) -> dict[str, Execution]:
