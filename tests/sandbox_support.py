@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import pytest
 
+from harness.sandbox import cgroups
 from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Execution, Program
 
@@ -151,11 +152,11 @@ def leftover_processes(marker: str) -> list[str]:
 
 
 def leftover_cgroups() -> list[str]:
-    """This process's program cgroups (`harness-<pid>-*`) still present under the memory or pids hierarchy."""
+    """This process's program cgroups (`harness-<pid>-*`) still present where the harness makes them
+    (each v1 controller's folder, memory, pids and cpu, or the v2 folder)."""
     prefix = f"harness-{os.getpid()}-"
-    return [os.path.join(folder, name) for controller in ("memory", "pids")
-            for folder, names, _ in os.walk(f"/sys/fs/cgroup/{controller}") for name in names
-            if name.startswith(prefix)]
+    return [os.path.join(folder, name) for parent in cgroups.support().parents.values()
+            for folder, names, _ in os.walk(parent) for name in names if name.startswith(prefix)]
 
 
 def files_written_outside(sandbox: LocalSandbox, language: str, name: str) -> list[Path]:
