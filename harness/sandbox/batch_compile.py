@@ -37,6 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from harness.sandbox.chunks import balanced_chunks
 from harness.sandbox.languages import Step
 from harness.sandbox.process import KEPT_OUTPUT_BYTES, StepResult, run_step
 from harness.sandbox.rootfs import WORK_MOUNT
@@ -146,13 +147,7 @@ def submit_batch_compiles(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratc
             by_language.setdefault(job.spec.key, []).append(job)
     waits: dict[int, Future[None]] = {}
     for key, group in by_language.items():
-        # as many chunks as MAX_CHUNK needs, rounded up to a multiple of the workers, all of one size:
-        # the workers then finish a language together instead of one idling through the last chunk
-        chunks = -(-len(group) // MAX_CHUNK)
-        chunks = -(-chunks // sandbox.workers) * sandbox.workers
-        size = max(1, -(-len(group) // chunks))
-        for start in range(0, len(group), size):
-            chunk = group[start:start + size]
-            future = pool.submit(_compile_chunk, sandbox, chunk, scratch, f"batch-{key}-{start}", limits)
+        for number, chunk in enumerate(balanced_chunks(group, MAX_CHUNK, sandbox.workers)):
+            future = pool.submit(_compile_chunk, sandbox, chunk, scratch, f"batch-{key}-{number}", limits)
             waits.update((id(job), future) for job in chunk)
     return waits

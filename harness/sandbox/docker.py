@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from harness.errors import UsageError
 from harness.sandbox.cache import ExecutionCache, execution_key
+from harness.sandbox.chunks import balanced_chunks
 from harness.sandbox.docker_batch import LABEL, ChunkContainer, ContainerBroken, engine_errors, remove
 from harness.sandbox.images import connect, image_exists, language_image
 from harness.sandbox.languages import LanguageSpec
@@ -146,18 +147,12 @@ class DockerSandbox(LocalSandbox):
             pool.shutdown(wait=True)
 
     def _chunks(self, todo: dict[str, Program]) -> list[list[tuple[str, Program]]]:
-        """Each language's programs in chunks of at most MAX_CHUNK, as many as a multiple of the
-        workers: the workers then finish a language together instead of one idling through the last."""
+        """Each language's programs in chunks of at most MAX_CHUNK, balanced over the workers."""
         by_language: dict[str, list[tuple[str, Program]]] = {}
         for key, program in todo.items():
             by_language.setdefault(program.language, []).append((key, program))
-        chunks = []
-        for group in by_language.values():
-            count = -(-len(group) // MAX_CHUNK)
-            count = -(-count // self.workers) * self.workers
-            size = max(1, -(-len(group) // count))
-            chunks += [group[start:start + size] for start in range(0, len(group), size)]
-        return chunks
+        return [list(chunk) for group in by_language.values()
+                for chunk in balanced_chunks(group, MAX_CHUNK, self.workers)]
 
     def _run_chunk(self, chunk: list[tuple[str, Program]], limits: Limits) -> dict[str, Execution]:
         """The chunk's programs one after another in one container; a broken container is replaced."""
