@@ -22,7 +22,7 @@ from harness.sandbox.local import LocalSandbox
 from harness.sandbox.types import Program
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval-x" / "cruxeval_preprocessed"
-ORDER_DEPENDENT = {"go": ("91", "338", "382", "664", "748"), "java": ("71",), "lua": ("398", "470", "664"),
+ORDER_DEPENDENT = {"go": ("91", "135", "338", "350", "382", "664", "694", "748"), "java": ("71",), "lua": ("398", "470", "664"),
                    "pl": ("25", "135", "398", "493"), "rs": ("6", "135", "627"), "swift": ("25", "338")}
 COMMENT = {"go": "//", "java": "//", "lua": "--", "pl": "#", "rs": "//", "swift": "//"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,29 @@ def test_selftest_programs_pass_and_fail(language: str) -> None:
     passed, failed = LocalSandbox().run(programs)
     assert passed.status == "passed", passed
     assert failed.status == "failed", failed
+
+
+def test_overlapping_batches_run_a_shared_program_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two batches in flight at once (the scorer overlaps them) share the pool, and a program both
+    hold runs once: the second batch awaits the first's verdict, as an oracle run's two subtasks do."""
+    require_language("py")
+    sandbox = LocalSandbox(mode="plain")
+    executed: list[str] = []
+    original = LocalSandbox._execute_one
+
+    def counting(self: LocalSandbox, job, limits, batch):  # type: ignore[no-untyped-def]
+        executed.append(job.program.source)
+        return original(self, job, limits, batch)
+
+    monkeypatch.setattr(LocalSandbox, "_execute_one", counting)
+    shared = [Program("py", f"import time\ntime.sleep(0.3)\nassert {n} == {n}\n") for n in range(3)]
+    first_only = Program("py", "assert 1 == 2\n")
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(sandbox.run, [*shared, first_only])
+        second = pool.submit(sandbox.run, shared)
+        first_statuses = [e.status for e in first.result()]
+        second_statuses = [e.status for e in second.result()]
+    sandbox.close()
+    assert first_statuses == ["passed", "passed", "passed", "failed"]
+    assert second_statuses == ["passed", "passed", "passed"]
+    assert sorted(executed) == sorted(program.source for program in [*shared, first_only])

@@ -147,7 +147,7 @@ def submit_batch_compiles(sandbox: "LocalSandbox", jobs: Sequence["Job"], scratc
             by_language.setdefault(job.spec.key, []).append(job)
     waits: dict[int, Future[None]] = {}
     for key, group in by_language.items():
-        for number, chunk in enumerate(balanced_chunks(group, MAX_CHUNK, sandbox.workers)):
+        for number, chunk in enumerate(balanced_chunks(group, MAX_CHUNK, sandbox.chunk_multiple)):
             future = pool.submit(_compile_chunk, sandbox, chunk, scratch, f"batch-{key}-{number}", limits)
             waits.update((id(job), future) for job in chunk)
     return waits

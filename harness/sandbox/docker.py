@@ -36,6 +36,7 @@ verdicts.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -65,10 +66,12 @@ class DockerSandbox(LocalSandbox):
     """Runs chunks of programs in containers, one program at a time; see the module docstring."""
 
     name = "docker"
+    concurrent_runs = 1  # one batch at a time: a batch's interruption and image lookups are per sandbox
 
     def __init__(self, mode: str = "fast", workers: int | None = None, cache: ExecutionCache | None = None,
                  sandboxes_dir: Path | None = None, locale: str = OFFICIAL_LOCALE) -> None:
-        super().__init__(mode, workers, cache, sandboxes_dir, warm=False, locale=locale)
+        # a worker per core: the extra local worker covers cgroup joins, which containers do not make per program
+        super().__init__(mode, workers or os.cpu_count() or 1, cache, sandboxes_dir, warm=False, locale=locale)
         self.session = uuid.uuid4().hex
         self._client: DockerClient | None = None
         self._engine_error: str | None = None

@@ -18,13 +18,15 @@ bubblewrap's pid namespace dies with it, and the cgroup is emptied before it is 
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterator, Mapping
 
 from harness.sandbox import cgroups
 from harness.sandbox.rootfs import OVERLAY_MOUNT, WORK_MOUNT
@@ -115,17 +117,33 @@ def _launcher(limits: Limits, cgroup: cgroups.ProgramCgroup | None) -> list[str]
 
 def _wait(process: subprocess.Popen[bytes], timeout_s: float, outputs: tuple[Path, ...],
           cap: int) -> tuple[int | None, bool]:
-    """(exit code, timed out): the step is killed (no exit code) at the deadline or once an output reaches the cap."""
+    """(exit code, timed out): the step is killed (no exit code) at the deadline or once an output reaches the cap.
+
+    The exit is awaited on a pidfd, which wakes the moment the process ends. `Popen.wait(timeout=)`
+    polls with sleeps that grow to 50 ms, which made a 20 ms program cost about 30 ms of wall time.
+    """
     deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return process.wait(timeout=max(0.0, min(POLL_S, deadline - time.monotonic()))), False
-        except subprocess.TimeoutExpired:
+    with _exit_watch(process) as exited:
+        while True:
+            if exited(max(0.0, min(POLL_S, deadline - time.monotonic()))):
+                return process.wait(), False
             flooded = any(path.stat().st_size >= cap for path in outputs)
             if flooded or time.monotonic() >= deadline:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
                 return None, not flooded
+
+
+@contextmanager
+def _exit_watch(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """A function that waits up to N seconds for `process` to end and says whether it has."""
+    descriptor = os.pidfd_open(process.pid)
+    try:
+        watch = select.poll()
+        watch.register(descriptor, select.POLLIN)
+        yield lambda seconds: bool(watch.poll(seconds * 1000))
+    finally:
+        os.close(descriptor)
 
 
 def run_step(mounts: Mounts, env: Mapping[str, str], command: str, timeout_s: float, limits: Limits,

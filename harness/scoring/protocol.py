@@ -38,6 +38,10 @@ Declarations (class attributes; `BatchScorer` has the defaults):
   of the largest its scorers declare.
 - `runs_programs`: it executes the answer; an adapter's trace candidates (Critic-CoT, voting) are
   scored only by scorers that do not, so that scoring them never starts a sandbox.
+- `concurrent_batches` (optional, 1 if absent): how many batches it may score at once, on
+  threads. A sandbox scorer says 2, so that the next batch keeps the cores busy while the last
+  programs of this one finish; a scorer that is not thread-safe, or times out with
+  `signal.alarm` (the official MATH graders), keeps 1.
 """
 
 from __future__ import annotations

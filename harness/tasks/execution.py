@@ -11,6 +11,7 @@ failure.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Callable, Sequence
 
 from harness.sandbox.types import Execution, Program, Sandbox
@@ -40,12 +41,19 @@ class ExecutionScorer(BatchScorer):
         self.build_program = build_program
         self.sandbox_factory = sandbox_factory
         self._sandbox: Sandbox | None = None
+        self._sandbox_lock = threading.Lock()
 
     @property
     def sandbox(self) -> Sandbox:
-        if self._sandbox is None:
-            self._sandbox = self.sandbox_factory()
-        return self._sandbox
+        with self._sandbox_lock:
+            if self._sandbox is None:
+                self._sandbox = self.sandbox_factory()
+            return self._sandbox
+
+    @property
+    def concurrent_batches(self) -> int:
+        """As many as the sandbox runs at once (the local one overlaps two; Docker, one)."""
+        return getattr(self.sandbox, "concurrent_runs", 1)
 
     def score_batch(self, items: Sequence[ScoreItem], **options: Any) -> list[Outcome]:
         """Outcomes in order; `options` (the metric's, naming the program hook) were read at construction."""

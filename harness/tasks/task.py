@@ -281,6 +281,10 @@ class Task:
         progress bar steadily)."""
         return max((scorer.batch_size for scorer in self.scorers), default=DEFAULT_BATCH_SIZE)
 
+    def concurrent_batches(self) -> int:
+        """How many batches may be scored at once: the fewest any of the task's scorers allows."""
+        return min((getattr(scorer, "concurrent_batches", 1) for scorer in self.scorers), default=1)
+
     def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
         """Extract with every pipeline and score every metric, one scorer call per metric and
         pipeline; an errored response scores NaN unasked, and an outcome of None (the metric is
