@@ -62,3 +62,26 @@ def test_one_batch_at_a_time_stays_on_the_calling_thread() -> None:
     task = SlowFirstTask(1)
     list(score_here(task, _batches(3)))  # type: ignore[arg-type]
     assert task.threads == {threading.current_thread().name}
+
+
+class FailingSecondTask(SlowFirstTask):
+    """The second batch's scorer fails, as a sandbox that cannot start would."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.scored: list[int] = []
+
+    def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
+        number = pairs[0][0].index
+        with self._lock:
+            self.scored.append(number)
+        if number == 1:
+            raise RuntimeError("sandbox failed")
+        return super().score_many(pairs)
+
+
+def test_a_failed_batch_stops_the_stage_and_no_later_batch_starts() -> None:
+    task = FailingSecondTask()
+    with pytest.raises(RuntimeError, match="sandbox failed"):
+        list(score_here(task, _batches(6)))  # type: ignore[arg-type]
+    assert 1 in task.scored and max(task.scored) <= 2  # at most the batch already in flight beside it

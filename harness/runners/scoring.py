@@ -42,7 +42,8 @@ def score_here(task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[S
             if batch:
                 yield sample_records(task, batch)
         return
-    with ThreadPoolExecutor(limit, thread_name_prefix="scoring") as pool:
+    pool = ThreadPoolExecutor(limit, thread_name_prefix="scoring")
+    try:
         in_flight: deque[Future[list[SampleRecord]]] = deque()
         for batch in batches:
             if batch:
@@ -51,6 +52,8 @@ def score_here(task: Task, batches: Iterable[list[Scorable]]) -> Iterator[list[S
                 yield in_flight.popleft().result()
         while in_flight:
             yield in_flight.popleft().result()
+    finally:  # stopped early (Ctrl-C, a failed batch): batches not yet started never start
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def sample_records(task: Task, batch: Sequence[Scorable]) -> list[SampleRecord]:
