@@ -116,6 +116,10 @@ class LmEvalTask:
     def score_batch_size(self) -> int:
         return DEFAULT_BATCH_SIZE
 
+    def concurrent_batches(self) -> int:
+        """One batch at a time, on the calling thread: lm-eval's metrics make no thread-safety promise."""
+        return 1
+
     def score_many(self, pairs: Sequence[tuple[Sample, Response]]) -> list[ScoredResponse]:
         """lm-eval's filters and `process_results` on each answer; an errored answer scores NaN
         for every metric of its task (unscored, never wrong)."""

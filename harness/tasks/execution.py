@@ -50,6 +50,13 @@ class ExecutionScorer(BatchScorer):
                 self._sandbox = self.sandbox_factory()
             return self._sandbox
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to a Ray worker without its lock or sandbox: the worker starts its own sandbox."""
+        return {**self.__dict__, "_sandbox": None, "_sandbox_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _sandbox_lock=threading.Lock())
+
     @property
     def concurrent_batches(self) -> int:
         """As many as the sandbox runs at once (the local one overlaps two; Docker, one)."""
