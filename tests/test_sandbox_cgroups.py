@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sandbox import cgroups
+from harness.sandbox import cgroup_v1, cgroup_v2, cgroups
 from harness.sandbox.local import LocalSandbox
 from harness.sandbox.process import _launcher, run_step
 from harness.sandbox.types import Limits
@@ -118,10 +118,10 @@ def test_cpu_quota_is_written_per_program_on_this_machine() -> None:
         pytest.skip(f"no CPU cap on this machine: {cgroups.cpu_unavailable()}")
     group = cgroups.create(64 << 20, 16, 0.5)
     try:
-        if isinstance(group, cgroups.V1Cgroup):
+        if isinstance(group, cgroup_v1.V1Cgroup):
             written = (group.folders["cpu"] / "cpu.cfs_quota_us").read_text().split()
         else:
-            assert isinstance(group, cgroups.V2Cgroup)
+            assert isinstance(group, cgroup_v2.V2Cgroup)
             written = (group.folder / "cpu.max").read_text().split()[:1]
         assert written == ["50000"]
     finally:
@@ -147,7 +147,7 @@ def writable_v2_hierarchy() -> Path:
 def test_v2_program_cgroup_is_joined_by_the_launcher_and_emptied_by_cgroup_kill() -> None:
     """Real, in this kernel's v2 hierarchy (controllers or not): the launcher's join puts the program
     there, its children follow, cgroup.events says populated, and cgroup.kill ends them all."""
-    group = cgroups.V2Cgroup(writable_v2_hierarchy())
+    group = cgroup_v2.V2Cgroup(writable_v2_hierarchy())
     try:
         if not (group.folder / "cgroup.kill").exists():
             pytest.skip("this kernel has no cgroup.kill (Linux 5.14+); removal falls back to SIGKILL per pid")
@@ -179,39 +179,39 @@ def simulated_v2(tmp_path: Path, controllers: str = "cpu memory pids", enabled: 
 
 def test_simulated_v2_enables_memory_pids_and_cpu_for_the_program_cgroups(tmp_path: Path) -> None:
     base = simulated_v2(tmp_path)
-    found = cgroups.prepare_v2(base)
+    found = cgroup_v2.prepare_v2(base)
     assert (found.version, found.parents, found.reason, found.cpu_reason) == (2, {"": base}, "", "")
     assert (base / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
 
 
 def test_simulated_v2_already_enabled_controllers_are_not_rewritten(tmp_path: Path) -> None:
     base = simulated_v2(tmp_path, enabled="cpu memory pids")
-    assert cgroups.prepare_v2(base).version == 2
+    assert cgroup_v2.prepare_v2(base).version == 2
     assert (base / "cgroup.subtree_control").read_text() == "cpu memory pids\n"
 
 
 def test_simulated_v2_without_cpu_keeps_memory_and_pids_and_says_why(tmp_path: Path) -> None:
     base = simulated_v2(tmp_path, controllers="memory pids")
-    found = cgroups.prepare_v2(base)
+    found = cgroup_v2.prepare_v2(base)
     assert (found.version, found.reason) == (2, "")
     assert "cpu controller" in found.cpu_reason
     assert (base / "cgroup.subtree_control").read_text() == "+memory +pids"
 
 
 def test_simulated_v2_without_pids_falls_back_to_rlimits_and_says_why(tmp_path: Path) -> None:
-    found = cgroups.prepare_v2(simulated_v2(tmp_path, controllers="cpu memory"))
+    found = cgroup_v2.prepare_v2(simulated_v2(tmp_path, controllers="cpu memory"))
     assert found.version is None and "does not offer pids" in found.reason
 
 
 def test_simulated_v2_from_the_leaf_makes_program_cgroups_beside_it(tmp_path: Path) -> None:
     """Once this process (or its parent) moved into the leaf, program cgroups still go in the delegated folder."""
     base = simulated_v2(tmp_path, enabled="memory pids cpu")
-    (base / cgroups.LEAF).mkdir()
-    assert cgroups.prepare_v2(base / cgroups.LEAF).parents == {"": base}
+    (base / cgroup_v2.LEAF).mkdir()
+    assert cgroup_v2.prepare_v2(base / cgroup_v2.LEAF).parents == {"": base}
 
 
 def test_simulated_v2_program_cgroup_writes_every_limit(tmp_path: Path) -> None:
-    group = cgroups.V2Cgroup(simulated_v2(tmp_path))
+    group = cgroup_v2.V2Cgroup(simulated_v2(tmp_path))
     group.limit(256 << 20, 64, 0.5, swap_accounted=True)
     written = {name: (group.folder / name).read_text() for name in ("memory.max", "memory.swap.max", "pids.max", "cpu.max")}
     assert written == {"memory.max": str(256 << 20), "memory.swap.max": "0", "pids.max": "64", "cpu.max": "50000 100000"}
@@ -219,13 +219,13 @@ def test_simulated_v2_program_cgroup_writes_every_limit(tmp_path: Path) -> None:
 
 
 def test_simulated_v2_without_cpu_or_swap_accounting_writes_neither(tmp_path: Path) -> None:
-    group = cgroups.V2Cgroup(simulated_v2(tmp_path))
+    group = cgroup_v2.V2Cgroup(simulated_v2(tmp_path))
     group.limit(256 << 20, 64, None, swap_accounted=False)
     assert sorted(path.name for path in group.folder.iterdir()) == ["memory.max", "pids.max"]
 
 
 def test_simulated_v2_oom_kill_is_read_from_memory_events(tmp_path: Path) -> None:
-    group = cgroups.V2Cgroup(simulated_v2(tmp_path))
+    group = cgroup_v2.V2Cgroup(simulated_v2(tmp_path))
     (group.folder / "memory.events").write_text("low 0\nhigh 0\nmax 7\noom 1\noom_kill 0\noom_group_kill 0\n")
     assert not group.oom_killed()  # hitting the limit (max, oom) is not a kill
     (group.folder / "memory.events").write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\noom_group_kill 0\n")

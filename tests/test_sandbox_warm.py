@@ -21,12 +21,12 @@ from harness.sandbox.types import Execution, Limits, Program
 from tests.sandbox_support import CRUXEVAL_X, comparable_output, gold_records, require_language
 
 PARITY_SET = Path(__file__).parent / "fixtures" / "warm_parity"
-WARM_LANGUAGES = ("java", "jl", "js", "php", "pl", "py", "r", "rb", "rkt", "scala")
+WARM_LANGUAGES = ("java", "jl", "js", "php", "pl", "py", "r", "rb", "rkt", "scala", "ts")
 # What the last program of the set prints when nothing was left behind by the ones before it.
 CLEAN_READER = {"java": "null\nfalse\n", "scala": "null\nfalse\n", "rkt": "#f\n#f\n", "py": "None\nFalse\n",
                 "r": "[1] FALSE\n[1] 1 2 3\n", "rb": "nil\n", "pl": "clean\n",
                 "php": "NULL\nbool(false)\n", "jl": "false\n",
-                "js": "undefined\n"}
+                "js": "undefined\n", "ts": "undefined\n"}
 LIMITS = Limits(timeout_s=3, memory_mb=1024)  # a warm runner gives up on a program at a third of this
 # Output that differs between two fresh runs too (how far a flood or a daemon thread got), or that
 # only the exit status is about.
@@ -34,10 +34,10 @@ UNSTABLE_OUTPUT = {"output_flood", "daemon_thread", "memory_hoard", "deep_recurs
                    "timer_left_running"}
 # Fork servers run each program in a child of a started interpreter, which reports errors itself:
 # their stderr must read as a fresh process's too (tracebacks, syntax errors, warnings).
-SAME_STDERR = {"jl", "js", "php", "pl", "py", "r", "rb"}
-# Runners without a guard (JavaScript, Julia, Perl, PHP, R, Ruby) report only runs with nothing on stderr: a die,
-# a warning or an uncaught exception is printed in a form that names the runner's frames or path.
-QUIET_RUNS_ONLY = {"jl", "js", "php", "pl", "r", "rb"}
+SAME_STDERR = {"jl", "js", "php", "pl", "py", "r", "rb", "ts"}
+# Runners without a guard (JavaScript and TypeScript, Julia, Perl, PHP, R, Ruby) report only runs with nothing
+# on stderr: a die, a warning or an uncaught exception is printed in a form that names the runner's frames or path.
+QUIET_RUNS_ONLY = {"jl", "js", "php", "pl", "r", "rb", "ts"}
 # Mutations that end quietly, which those runners therefore decide.
 QUIET_KINDS = ("global_state", "visible_values", "printed_output", "hash_order", "reads_global_state")
 

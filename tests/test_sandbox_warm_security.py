@@ -42,7 +42,7 @@ from tests.sandbox_support import (EXPECTED, Outcome, assert_contained, attack_p
                                    files_written_outside, leftover_cgroups, leftover_processes, new_marker,
                                    require_language)
 
-WARM_LANGUAGES = ("java", "scala", "rkt", "jl", "js", "py", "r", "rb", "pl", "php")
+WARM_LANGUAGES = ("java", "scala", "rkt", "jl", "js", "ts", "py", "r", "rb", "pl", "php")
 ENDING = ("network", "writes", "output_flood", "background_child")  # the attacks that end by themselves
 ENDLESS = ("fork_bomb", "memory_bomb", "infinite_loop")
 # The computing attacks again, without the line that marks them (which most runners refuse), so that
@@ -80,7 +80,7 @@ def shell_command(script: str) -> str:
 
 
 FORGE_COMMAND = shell_command(FORGE_SCRIPT)
-LINE_COMMENT = {"java": "//", "scala": "//", "rkt": ";", "jl": "#", "js": "//", "py": "#", "r": "#", "rb": "#",
+LINE_COMMENT = {"java": "//", "scala": "//", "rkt": ";", "jl": "#", "js": "//", "ts": "//", "py": "#", "r": "#", "rb": "#",
                 "pl": "#", "php": "//"}
 
 # Wrong verdicts a warm runner gives today. Each is its case's strict xfail; fixed, it XPASSes.
@@ -105,6 +105,7 @@ WARM_DECIDED: dict[str, dict[str, int | None]] = {
     "rkt": {"ending": 4, "endless": 0, "runner_process": 2, "forge_verdicts": 2, "shared_state": 4},
     "jl": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 1, "shared_state": 1},
     "js": {"ending": 4, "endless": 0, "runner_process": 1, "forge_verdicts": 1, "shared_state": 2},
+    "ts": {"ending": 4, "endless": 0, "runner_process": 1, "forge_verdicts": 1, "shared_state": 2},
     "py": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 2, "shared_state": 2},
     "r": {"ending": 4, "endless": 6, "runner_process": 1, "forge_verdicts": 2, "shared_state": 2},
     "rb": {"ending": 4, "endless": 6, "runner_process": 2, "forge_verdicts": 3, "shared_state": 3},

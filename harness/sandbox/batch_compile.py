@@ -83,15 +83,15 @@ def _read_outcome(job: "Job", step: str) -> tuple[int, str, str] | None:
 
 
 def _read_result(job: "Job", warm: bool, believed: bool) -> None:
-    if not job.intact():
-        job.reset()
+    if not job.intact() or not believed:
+        job.reset()  # nothing a killed warm process left is trusted, not even its compile reports
         return
-    _read_outcomes(job, believed)
-    if warm and job.ran is None and not job.spec.batch_builds:
+    _read_outcomes(job)
+    if warm and job.ran is None and job.compiled is None and not job.precompiled:
         job.reset()  # a program of the batch may have changed this one's folder: the plain run starts afresh
 
 
-def _read_outcomes(job: "Job", believed: bool) -> None:
+def _read_outcomes(job: "Job") -> None:
     if job.spec.batch_builds:
         compiled = _read_outcome(job, "compile")
         if compiled is None:
@@ -105,7 +105,7 @@ def _read_outcomes(job: "Job", believed: bool) -> None:
             return
         job.precompiled = True
     ran = _read_outcome(job, "run")
-    if ran is not None and believed:
+    if ran is not None:
         job.ran = run_verdict(job.spec.passing, StepResult(ran[0], 0.0, ran[1], ran[2]), 0.0)
 
 

@@ -1,4 +1,5 @@
-// Runs many CRUXEval-X JavaScript programs in one node process, each in a worker thread of its own.
+// Runs many CRUXEval-X JavaScript programs (and TypeScript ones, once tsc has emitted them) in one
+// node process, each in a worker thread of its own. sandboxes/ts/WarmRun.js is a link to this file.
 //
 // Why: starting node (and bubblewrap around it) is most of a small program's run. A worker thread
 // is a fresh V8 isolate with its own globals, built-ins and module cache, started in a fraction
@@ -8,6 +9,11 @@
 // Protocol (harness/sandbox/batch_compile.py): job folders on stdin, one per line; for each, the
 // program FOLDER/main.js runs and FOLDER/.run.stdout, .run.stderr and, last, .run.rc are written.
 // $HARNESS_RUN_TIMEOUT_S is the run timeout a plain run would get.
+//
+// With --compiled (TypeScript, whose [warm] command runs tsc_batch.js first): a folder runs here
+// only if its compile succeeded (.compile.rc holds 0), and after the last program every folder is
+// put back as the compiler left it (source, main.js, .compile.* reports), so a program left to the
+// plain path runs the main.js tsc emitted, whatever an earlier program of the chunk did.
 //
 // What it decides, and what it leaves to a fresh process: .run.rc (always 0) is written only for a
 // worker that ended by itself with exit code 0, within a third of the run timeout, in at most
@@ -53,6 +59,7 @@ const OUTPUT_CAP = 1 << 20;
 const SHARED_SCRATCH = ['/tmp', '/dev/shm']; // writable by every program of the chunk: emptied before each
 const SETTLE_MS = 2000; // how long the runner waits for the sandbox to hold no process but itself
 const REPORTS = ['.run.stdout', '.run.stderr', '.run.rc'];
+const COMPILED = process.argv.includes('--compiled');
 const FORBIDDEN = new RegExp([
   String.raw`require\s*\(\s*(?!['"](node:)?assert(\/strict)?['"]\s*\))`, String.raw`\bprocess\b`, String.raw`\bimport\b`,
   String.raw`\beval\b`, String.raw`\bFunction\b`, String.raw`globalThis`, String.raw`\bglobal\b`, String.raw`__filename`,
@@ -133,25 +140,43 @@ function killTheRest() {
   return false;
 }
 
-function readSources(folders) {
-  const sources = new Map();
+// What each folder holds before any program runs: its regular files by name (main.js, and with
+// --compiled the TypeScript source and the compiler's reports).
+function snapshot(folders) {
+  const contents = new Map();
   for (const folder of folders) {
+    const files = new Map();
     try {
-      sources.set(folder, fs.readFileSync(path.join(folder, 'main.js'), 'utf8'));
+      for (const name of fs.readdirSync(folder)) {
+        const file = path.join(folder, name);
+        if (fs.lstatSync(file).isFile()) files.set(name, fs.readFileSync(file));
+      }
     } catch (error) {
-      // unreadable: not run here
+      continue; // unreadable: neither run here nor put back
     }
+    contents.set(folder, files);
   }
-  return sources;
+  return contents;
 }
 
-async function decide(sources, timeoutMs) {
+// Whether the folder's program runs here: it has main.js and, with --compiled, compiled cleanly.
+function runnable(files) {
+  return files.has('main.js') && (!COMPILED || String(files.get('.compile.rc') || '').trim() === '0');
+}
+
+// Writes `files` into `folder`, a .compile.rc last (the harness reads a compile only once it is there).
+function restore(folder, files) {
+  const names = [...files.keys()].sort((a, b) => (a === '.compile.rc') - (b === '.compile.rc'));
+  for (const name of names) fs.writeFileSync(path.join(folder, name), files.get(name));
+}
+
+async function decide(contents, timeoutMs) {
   const reports = new Map(); // folder -> stdout of a quiet pass
-  for (const [folder, source] of sources) {
-    if (FORBIDDEN.test(source) || !genuine(folder)) continue;
+  for (const [folder, files] of contents) {
+    if (!runnable(files) || FORBIDDEN.test(files.get('main.js').toString('utf8')) || !genuine(folder)) continue;
     try {
       [folder, ...SHARED_SCRATCH].forEach(empty);
-      fs.writeFileSync(path.join(folder, 'main.js'), source);
+      restore(folder, new Map([...files].filter(([name]) => !name.startsWith('.'))));
     } catch (error) {
       continue; // a folder this runner cannot empty is left to the plain path
     }
@@ -171,15 +196,19 @@ function write(folder, stdout) {
   fs.writeFileSync(path.join(folder, '.run.rc'), '0\n');
 }
 
-function report(folders, reports) {
+function report(folders, contents, reports) {
   for (const folder of folders.filter(genuine)) {
-    for (const name of REPORTS) {
-      try {
+    try {
+      if (COMPILED) {
+        empty(folder);
+        restore(folder, contents.get(folder) || new Map());
+      }
+      for (const name of REPORTS) {
         fs.chmodSync(folder, 0o777);
         fs.rmSync(path.join(folder, name), { recursive: true, force: true });
-      } catch (error) {
-        reports.delete(folder); // a report it cannot clear is not written over
       }
+    } catch (error) {
+      reports.delete(folder); // a folder it cannot clear is not reported on
     }
   }
   for (const [folder, stdout] of reports) {
@@ -197,8 +226,9 @@ async function serve() {
   } catch (error) {
     dumpable = false;
   }
-  const reports = dumpable ? new Map() : await decide(readSources(folders), timeoutMs);
-  report(folders, reports);
+  const contents = snapshot(folders);
+  const reports = dumpable ? new Map() : await decide(contents, timeoutMs);
+  report(folders, contents, reports);
 }
 
 serve();
