@@ -1,4 +1,4 @@
-"""Warm batch compilers (javac, scalac, tsc kept in one process) give the plain commands' verdicts.
+"""Warm batch compilers (javac, scalac, tsc, mcs kept in one process) give the plain commands' verdicts.
 
 For each language with a `[batch_compile]`, real CRUXEval-X programs run in `plain` mode (the
 official compile and run commands, one fresh compiler per program) and in `fast` mode (one warm
@@ -7,7 +7,8 @@ expected value, and programs that do not compile. Every status must be the same 
 except where the plain compile timed out (an overloaded machine, not the program).
 TypeScript also gets the programs that make its batch compiler fall back to a full check of the
 lib files (a top-level name that clashes with a lib global, an extra lib, a module), and Scala a
-program that writes to stderr (its pass rule needs stderr empty). Rust (one crate per group of
+program that writes to stderr (its pass rule needs stderr empty), and C# compile errors whose
+words must be the plain mcs's. Rust (one crate per group of
 programs), C++ (one translation unit per group, a namespace per program) and Swift (one module per
 group, a file per program) get programs their drivers must leave to the plain compile (Rust: an
 inner attribute, a `crate::` path, a `use` that resolves only at the crate root; C++: a global
@@ -38,7 +39,7 @@ LEFT_ALONE = {"cpp": 4,  # of the special programs that compile: the global, the
               "d": 3,  # the module constructor, the class, the main that does something
               "go": 2}  # the init and the package-level var
 MAIN = {"java": "public static void main(String[] args) {", "scala": "def main(args: Array[String]) = {",
-        "rs": "fn main() {", "cpp": "int main() {"}
+        "rs": "fn main() {", "cpp": "int main() {", "cs": "public static void Main(string[] args) {"}
 
 
 def _is_code(language: str, source: str) -> bool:
@@ -80,6 +81,13 @@ def _special_programs(language: str, code: str) -> list[tuple[Program, str | Non
         cases = [(_in_main(code, language, 'val harnessX: Int = "s"'), "compile_error"),
                  (code.rstrip()[:-1], "compile_error"),
                  (_in_main(code, language, 'System.err.println("x")'), "failed")]
+    elif language == "cs":
+        cases = [(_in_main(code, language, 'int harnessX = "s";'), "compile_error"),
+                 (code.rstrip()[:-1], "compile_error"),  # no closing brace
+                 ("#error harness\n" + code, "compile_error"),
+                 (_in_main(code, language, "int harnessUnused = 1;"), "passed"),  # a warning only
+                 (_in_main(code, language, 'Console.Error.WriteLine("x");'), "passed"),
+                 (_in_main(code, language, 'throw new Exception("x");'), "failed")]
     elif language == "rs":
         cases = [(_in_main(code, language, 'let harness_x: i32 = "s";'), "compile_error"),
                  ("#![allow(unused)]\n" + code, "passed"),
@@ -157,7 +165,7 @@ def _special_programs(language: str, code: str) -> list[tuple[Program, str | Non
 
 # Swift, D and Go take about a minute each on 2 cores; the default suite keeps the others (.ci/run
 # runs these in its slow tier).
-@pytest.mark.parametrize("language", ["java", "scala", "ts", "rs", "cpp",
+@pytest.mark.parametrize("language", ["java", "scala", "ts", "rs", "cpp", "cs",
                                       *(pytest.param(key, marks=pytest.mark.slow) for key in ("swift", "d", "go"))])
 def test_batch_compiled_verdicts_equal_plain_verdicts(language: str) -> None:
     require_language(language)
@@ -189,6 +197,11 @@ def test_batch_compiled_verdicts_equal_plain_verdicts(language: str) -> None:
                    and (_stable_stdout(language, fast[index].stdout), _stable(language, fast[index].stderr))
                    != (_stable_stdout(language, plain[index].stdout), _stable(language, plain[index].stderr))]
         assert not outputs, outputs
+    if language == "cs":  # the warm mcs prints what a cold one prints: errors, warnings, its summary line
+        texts = [(index, fast[index].stdout, fast[index].stderr, plain[index].stdout, plain[index].stderr)
+                 for index in judged if plain[index].status == "compile_error"
+                 and (fast[index].stdout, fast[index].stderr) != (plain[index].stdout, plain[index].stderr)]
+        assert not texts, texts
     if language in LEFT_ALONE:  # what the driver grouped: all that compile but those it must leave alone
         compiled = [execution.status != "compile_error" and not GDC_ERROR.search(execution.stderr)
                     and _is_code(language, program.source) for program, execution in zip(programs, plain)]
