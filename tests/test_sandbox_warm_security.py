@@ -183,8 +183,10 @@ def sandbox_attacks_contained(language: str, attacks: tuple[str, ...], unmarked:
     return sandbox.warm_verdicts
 
 
-# Scala's warm batch compiles with a resident scalac, tens of seconds a batch on 2 cores: slow.
-LANGUAGES = [pytest.param(language, marks=pytest.mark.slow) if language == "scala" else language
+# Scala's warm batch compiles with a resident scalac, tens of seconds a batch on 2 cores, and
+# TypeScript's starts tsc before its runner (JavaScript's, which the default suite covers): slow.
+SLOW_LANGUAGES = ("scala", "ts")
+LANGUAGES = [pytest.param(language, marks=pytest.mark.slow) if language in SLOW_LANGUAGES else language
              for language in WARM_LANGUAGES]
 
 
@@ -217,7 +219,7 @@ def runner_attack(language: str, attack: str) -> list[Entry]:
 
 
 def runner_cases() -> list[object]:
-    """Every (language, attack on its runner): a known escape is a strict xfail, and Scala is slow."""
+    """Every (language, attack on its runner): a known escape is a strict xfail, and Scala and TypeScript are slow."""
     cases: list[object] = []
     for language in WARM_LANGUAGES:
         for attack in RUNNER_ATTACKS:
@@ -225,7 +227,7 @@ def runner_cases() -> list[object]:
             if (escape is None) == (WARM_DECIDED[language][attack] is None):
                 raise ValueError(f"{language} {attack}: pin a warm count exactly where no escape is known")
             marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=escape)] if escape else []
-            marks += [pytest.mark.slow] if language == "scala" else []
+            marks += [pytest.mark.slow] if language in SLOW_LANGUAGES else []
             cases.append(pytest.param(language, attack, marks=marks))
     return cases
 
