@@ -3,10 +3,11 @@ programs, each in its own folder.
 
 JVM, TypeScript and C# compilers spend most of their time starting up (javac about 0.6 s, scalac
 1.5 s, tsc 2 s per program in the official executor; a cold mcs doubles a C# program's compile and
-run). A language's `[batch_compile]` command starts one such process in a sandbox that sees the programs' folders; it reads folder paths on
-stdin, compiles each folder's source exactly as the plain compile command would, and leaves
-`.compile.rc` (written last), `.compile.stdout` and `.compile.stderr` there. Compilation runs no
-program code, so sharing one compiler process does not weaken isolation between programs' runs.
+run). A language's `[batch_compile]` command starts one such process in a sandbox that sees the
+programs' folders; it reads folder paths on stdin, compiles each folder's source exactly as the
+plain compile command would, and leaves `.compile.rc` (written last), `.compile.stdout` and
+`.compile.stderr` there. Compilation runs no program code, so sharing one compiler process does
+not weaken isolation between programs' runs.
 A folder without `.compile.rc` (the batch crashed or timed out) falls back to the plain compile.
 A language whose official command compiles and runs in one step (D's `rdmd`, `go test`) names in its
 `[batch_compile]` a `run` command for the programs the batch built; the others keep the one step.
